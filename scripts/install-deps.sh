@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent install of everything mms needs to build, run and test, from Debian's apt only.
+# Called by `make run` and `make test`; installs only what is missing.
+set -euo pipefail
+
+BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev"
+TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light"
+
+want="$BUILD_PKGS"
+if [ "${1:-}" = "--test" ]; then want="$want $TEST_PKGS"; fi
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# nginx-light is only a benchmark peer: keep the package from starting a server on port 80.
+if echo "$missing" | grep -q nginx; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+fi
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO rm -f /usr/sbin/policy-rc.d

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the test layers and prints each runner's summary line; exits non-zero if any failed.
+#   scripts/run-tests.sh            all layers
+#   scripts/run-tests.sh unit|api|e2e
+set -uo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+rc=0
+PY=/usr/bin/python3
+
+run_unit() {
+    local pass=0 fail=0 t
+    for t in build/asan/tests/test_*; do
+        [ -x "$t" ] || continue
+        [[ "$t" == *.d ]] && continue
+        echo "== $t"
+        if ASAN_OPTIONS=detect_leaks=1 "$t"; then pass=$((pass+1)); else fail=$((fail+1)); fi
+    done
+    echo "unit: $pass passed, $fail failed"
+    [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+}
+
+run_py() { # $1 = folder, $2 = mmsd binary
+    MMSD_BIN="$2" $PY -m pytest -q -p no:cacheprovider "tests/$1"
+}
+
+case "$what" in
+    unit) run_unit || rc=1 ;;
+    api)  run_py api build/asan/mmsd || rc=1 ;;
+    e2e)  run_py e2e bin/mmsd || rc=1 ;;
+    all)
+        run_unit || rc=1
+        run_py api build/asan/mmsd || rc=1
+        run_py e2e bin/mmsd || rc=1
+        ;;
+    *) echo "usage: $0 [unit|api|e2e]"; exit 2 ;;
+esac
+exit $rc

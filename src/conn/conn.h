@@ -1,0 +1,170 @@
+/* The connector interface: one struct of function pointers per database kind (SQLite now;
+ * PostgreSQL, MySQL and Hive-layout files next). The engine only ever talks to this.
+ *
+ * Naming of objects inside a connector:
+ *   source side:      db (a database / schema of the source) . table [ / partition ]
+ *   destination side: project (database) . schema . table [ / partition ]
+ * A partition is named by its spec "k1=v1/k2=v2" (NULL = the whole table).
+ *
+ * Ownership: everything a connector returns through an out-parameter is owned by the caller and
+ * freed with the matching *_free/_release function below. Strings passed in are borrowed.
+ * Errors: 0 ok, -1 with err filled (err->code "ConnectorError.*", message names the object). */
+#ifndef MMS_CONN_H
+#define MMS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conn/rowbatch.h"
+#include "conn/types.h"
+#include "util/err.h"
+
+struct conn;        /* an open connection of some connector; first member is struct conn_base */
+struct conn_reader; /* an open row stream */
+struct conn_writer; /* an open atomic write (staging until commit) */
+
+struct conn_column {
+    char *name;
+    struct mms_type type;
+    char *native_type;   /* the type as the source declared it, e.g. "VARCHAR(20)" */
+    bool nullable;
+    char *default_value; /* NULL when none */
+    char *comment;       /* NULL when none */
+};
+
+struct conn_schema {
+    struct conn_column *cols;   /* data columns, in table order */
+    size_t ncols;
+    struct conn_column *pcols;  /* partition key columns (empty when unpartitioned) */
+    size_t npcols;
+    /* The conn_ops.type of the connector whose dialect native_type is written in (e.g.
+     * "SQLITE"), NULL when unknown. A destination of the same kind can then reuse the native
+     * declarations verbatim (for SQLite that keeps column affinity, hence values, identical). */
+    char *source_type;
+};
+
+struct conn_table_info {
+    char *name;
+    char *type;              /* e.g. "TABLE", "VIEW", "MANAGED_TABLE" */
+    int64_t size;            /* bytes, -1 unknown */
+    int64_t num_rows;        /* -1 unknown */
+    int64_t last_ddl_time;   /* Unix seconds, 0 unknown */
+    int64_t last_modified;   /* Unix seconds of the last data change, 0 unknown */
+    struct conn_schema schema;
+};
+
+struct conn_partition_info {
+    char *value;             /* "k1=v1/k2=v2" */
+    int64_t size, num_rows, last_ddl_time, last_modified;
+};
+
+/* Where a destination table lives. schema may be NULL/"" (the connector's default). */
+struct conn_target {
+    const char *project;
+    const char *schema;
+    const char *table;
+};
+
+/* An order-independent digest of a set of rows (see checksum.h). */
+struct conn_checksum {
+    int64_t rows;
+    uint64_t sum_lo, sum_hi;  /* 128-bit wrapping sum of per-row hashes */
+};
+
+struct conn_ops {
+    const char *type;        /* "SQLITE" */
+    const char *url_scheme;  /* "sqlite" for destination URLs sqlite:///dir, or NULL */
+
+    /* Source: opens from the data source's config object (borrowed; keys as in the config
+     * items, e.g. "sqlite.path"). */
+    int (*open_source)(struct conn **out, json_t *config, struct mms_err *err);
+    /* Destination: opens from a URL (e.g. "sqlite:///abs/dir"). */
+    int (*open_dest)(struct conn **out, const char *url, struct mms_err *err);
+    void (*close)(struct conn *c);
+    /* Cheap round trip that proves the connection works (config test, START). */
+    int (*ping)(struct conn *c, struct mms_err *err);
+
+    /* Catalog. Callbacks return 0 to go on, non-zero to stop (that value is returned).
+     * The info passed to a callback is borrowed for the duration of the call. */
+    int (*list_dbs)(struct conn *c, int (*cb)(void *ctx, const char *db), void *ctx,
+                    struct mms_err *err);
+    int (*list_tables)(struct conn *c, const char *db,
+                       int (*cb)(void *ctx, const struct conn_table_info *t), void *ctx,
+                       struct mms_err *err);
+    int (*list_partitions)(struct conn *c, const char *db, const char *table,
+                           int (*cb)(void *ctx, const struct conn_partition_info *p), void *ctx,
+                           struct mms_err *err);
+    int (*table_schema)(struct conn *c, const char *db, const char *table,
+                        struct conn_schema *out, struct mms_err *err);
+
+    /* Reading: rows of db.table (one partition, or all when partition is NULL), columns in
+     * schema order. read_next clears the batch, then fills it up to its caps; 0 with
+     * nrows == 0 at the end. The batch must have been initialised with schema's ncols. */
+    int (*read_open)(struct conn *c, const char *db, const char *table, const char *partition,
+                     const struct conn_schema *schema, struct conn_reader **out,
+                     struct mms_err *err);
+    int (*read_next)(struct conn_reader *r, struct rowbatch *b, struct mms_err *err);
+    void (*read_close)(struct conn_reader *r);
+
+    /* Schema stage: creates the destination table (and database/schema) if missing, from the
+     * canonical schema. If a table of that name exists with other columns it is an error.
+     * sql_out (may be NULL) receives the DDL it ran, for the task log; caller frees. */
+    int (*create_table)(struct conn *c, const struct conn_target *t,
+                        const struct conn_schema *schema, char **sql_out, struct mms_err *err);
+    /* Data stage: an atomic replace of the table (or of one partition). Rows go to a staging
+     * area; write_commit swaps it in, in one transaction, so after any crash the destination
+     * holds the old or the complete new copy. write_abort drops the staging (also after a crash:
+     * write_begin clears leftovers of earlier attempts of the same target). */
+    int (*write_begin)(struct conn *c, const struct conn_target *t, const char *partition,
+                       const struct conn_schema *schema, struct conn_writer **out,
+                       struct mms_err *err);
+    /* write_commit and write_abort both end the writer and free it, whatever the outcome (a
+     * failed commit rolls back and drops the staging itself). After a failed write_batch the
+     * caller calls write_abort. */
+    int (*write_batch)(struct conn_writer *w, const struct rowbatch *b, struct mms_err *err);
+    int (*write_commit)(struct conn_writer *w, struct mms_err *err);
+    void (*write_abort)(struct conn_writer *w);
+
+    /* Verification. count: SELECT COUNT(*) (sql_out: the statement, for the task log).
+     * checksum: may be NULL, then the engine computes it by reading (conn_checksum_read). */
+    int (*count_source)(struct conn *c, const char *db, const char *table, const char *partition,
+                        int64_t *out, char **sql_out, struct mms_err *err);
+    int (*count_dest)(struct conn *c, const struct conn_target *t, const char *partition,
+                      int64_t *out, char **sql_out, struct mms_err *err);
+    /* Opens a reader over a destination table, for the checksum of the written rows. */
+    int (*read_dest_open)(struct conn *c, const struct conn_target *t, const char *partition,
+                          const struct conn_schema *schema, struct conn_reader **out,
+                          struct mms_err *err);
+};
+
+/* Every connector's struct conn starts with this. */
+struct conn_base {
+    const struct conn_ops *ops;
+};
+
+/* Registry. */
+const struct conn_ops *conn_find(const char *type);        /* by data-source type, or NULL */
+const struct conn_ops *conn_find_scheme(const char *url);  /* by URL scheme, or NULL */
+/* The list of supported data-source types, NULL-terminated. */
+const struct conn_ops *const *conn_all(void);
+
+static inline const struct conn_ops *conn_ops_of(struct conn *c)
+{
+    return ((struct conn_base *)c)->ops;
+}
+
+void conn_schema_release(struct conn_schema *s);
+void conn_schema_copy(struct conn_schema *dst, const struct conn_schema *src);
+/* JSON form used in the catalog (Table.schema): {name, comment, columns:[{name,type,comment,
+ * defaultValue,nullable,nativeType}], partitions:[...], sourceType}. comment is always null
+ * (conn_schema has no table comment); absent strings are null. Returns a new reference. */
+json_t *conn_schema_to_json(const struct conn_schema *s, const char *table_name);
+/* Parses what conn_schema_to_json wrote; 0 ok, -1 with err. */
+int conn_schema_from_json(json_t *j, struct conn_schema *out, struct mms_err *err);
+
+/* Connectors. */
+extern const struct conn_ops conn_sqlite_ops;
+
+#endif

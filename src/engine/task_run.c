@@ -1,0 +1,8 @@
+/* PLACEHOLDER: replaced by the module owner. */
+#include "engine/engine.h"
+#include "store/store_asynctask.h"
+
+void exec_task(struct work *w)
+{
+    work_release(w);
+}
