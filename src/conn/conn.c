@@ -211,8 +211,7 @@ static int columns_from_json(json_t *arr, const char *key, struct conn_column **
     if (!arr || json_is_null(arr))
         return 0;
     if (!json_is_array(arr))
-        return mms_err_set(err, 400, "InvalidParameter.Schema", "schema.%s must be an array",
-                           key);
+        return mms_err_set(err, 400, "InvalidParameter.Schema", "schema.%s must be an array", key);
     size_t count = json_array_size(arr);
     if (count > SCHEMA_MAX_COLUMNS)
         return mms_err_set(err, 400, "InvalidParameter.Schema",

@@ -20,6 +20,7 @@ static const struct {
     const char *name;
     enum type_args args;
 } type_names[] = {
+    /* clang-format off */
     {MT_BOOL, "bool", ARGS_NONE},
     {MT_INT8, "int8", ARGS_NONE},
     {MT_INT16, "int16", ARGS_NONE},
@@ -42,6 +43,7 @@ static const struct {
     {MT_TIMESTAMP, "timestamp", ARGS_SCALE},
     {MT_JSON, "json", ARGS_NONE},
     {MT_ANY, "any", ARGS_NONE},
+    /* clang-format on */
 };
 
 #define NTYPES (sizeof type_names / sizeof type_names[0])

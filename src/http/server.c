@@ -39,7 +39,7 @@ struct req_state {
 };
 
 static atomic_ullong req_counter;
-static uint64_t req_prefix;
+static uint64_t req_prefix, req_prefix2;
 
 static void make_request_id(char out[HTTP_REQUEST_ID_LEN + 1])
 {
@@ -47,8 +47,8 @@ static void make_request_id(char out[HTTP_REQUEST_ID_LEN + 1])
     unsigned long long n = atomic_fetch_add(&req_counter, 1);
     snprintf(out, HTTP_REQUEST_ID_LEN + 1, "%08X-%04X-%04X-%04X-%012llX",
              (unsigned)(req_prefix >> 32), (unsigned)(req_prefix >> 16) & 0xffff,
-             (unsigned)req_prefix & 0xffff, (unsigned)(n >> 48) & 0xffff,
-             n & 0xffffffffffffull);
+             (unsigned)req_prefix & 0xffff, (unsigned)(req_prefix2 ^ (n >> 48)) & 0xffff,
+             (req_prefix2 >> 16 ^ n) & 0xffffffffffffull);
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -265,7 +265,8 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
     socklen_t sslen;
     if (parse_listen(opts->listen, &ss, &sslen, err) < 0)
         return -1;
-    if (req_prefix == 0 && getrandom(&req_prefix, sizeof req_prefix, 0) != sizeof req_prefix)
+    if (req_prefix == 0 && (getrandom(&req_prefix, sizeof req_prefix, 0) != sizeof req_prefix ||
+                            getrandom(&req_prefix2, sizeof req_prefix2, 0) != sizeof req_prefix2))
         req_prefix = (uint64_t)time_now_ms() ^ (uint64_t)getpid() << 32;
 
     struct http_server *s = xcalloc(1, sizeof *s);
@@ -277,13 +278,13 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_seconds,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);
     if (!s->d) {
         free(s);
