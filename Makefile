@@ -38,10 +38,10 @@ test-deps:
 
 bin/mmsd: $(REL_OBJ) build/rel/src/cmd/mmsd.o
 	@mkdir -p bin
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 build/asan/mmsd: $(ASAN_OBJ) build/asan/src/cmd/mmsd.o
-	$(CC) $(ASAN_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ASAN_LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 asan: build/asan/mmsd $(UNIT_BIN)
 
@@ -55,7 +55,7 @@ build/asan/%.o: %.c
 
 build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) $(ASAN_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(ASAN_CFLAGS) $(ASAN_LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 # `make run`: install, build, start mmsd on the embedded SQLite store in ./var.
 run: deps

@@ -52,6 +52,7 @@ const char *const store_schema_sql[] = {
     "  status TEXT NOT NULL DEFAULT 'INIT',"     /* INIT|DOING|DONE|FAILED|PART_DONE */
     "  dst_project_name TEXT, dst_schema_name TEXT, dst_name TEXT," /* NULL = default mapping */
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
+    "  last_modified INTEGER,"                   /* last data change at the source (scan) */
     "  UNIQUE (db_id, name)"
     ");",
     "CREATE INDEX IF NOT EXISTS tbl_source ON tbl(source_id);",
@@ -68,6 +69,7 @@ const char *const store_schema_sql[] = {
     "  deleted INTEGER NOT NULL DEFAULT 0,"
     "  status TEXT NOT NULL DEFAULT 'INIT',"     /* INIT|DOING|DONE|FAILED */
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
+    "  last_modified INTEGER,"                   /* last data change at the source (scan) */
     "  UNIQUE (table_id, value)"
     ");",
     "CREATE INDEX IF NOT EXISTS part_source ON part(source_id);",
@@ -94,7 +96,11 @@ const char *const store_schema_sql[] = {
     "  lease_owner TEXT, lease_until INTEGER, attempt INTEGER NOT NULL DEFAULT 0,"
     "  create_time INTEGER NOT NULL, start_time INTEGER, end_time INTEGER"
     ");",
+    "CREATE INDEX IF NOT EXISTS async_source ON async_task(source_id);",
     "CREATE INDEX IF NOT EXISTS async_ready ON async_task(status) WHERE status IN ('INIT','DOING');",
+    /* GetMmsJob/ListMmsJobs stopAsyncTaskId: the latest STOP_JOB of a job (api_job.c). */
+    "CREATE INDEX IF NOT EXISTS async_object ON async_task(object_id, type)"
+    "  WHERE object_id IS NOT NULL;",
     "CREATE TABLE IF NOT EXISTS job ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  source_id INTEGER NOT NULL REFERENCES datasource(id) ON DELETE CASCADE,"
