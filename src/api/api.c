@@ -92,11 +92,9 @@ void api_ok(struct api_ctx *ctx, json_t *data)
 
 int api_fail(struct api_ctx *ctx, int http, const char *code, const char *fmt, ...)
 {
-    ctx->err.http = http;
-    snprintf(ctx->err.code, sizeof ctx->err.code, "%s", code);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+    mms_err_vset(&ctx->err, http, code, fmt, ap);
     va_end(ap);
     return -1;
 }

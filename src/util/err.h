@@ -4,6 +4,8 @@
 #ifndef MMS_ERR_H
 #define MMS_ERR_H
 
+#include <stdarg.h>
+
 struct mms_err {
     int http;          /* 400, 404, 409, 413, 500, ... (0 = no error recorded) */
     char code[64];     /* e.g. "InvalidParameter.SourceId" */
@@ -14,6 +16,8 @@ struct mms_err {
  * A NULL err is allowed (the detail is dropped). */
 int mms_err_set(struct mms_err *err, int http, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+int mms_err_vset(struct mms_err *err, int http, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 void mms_err_clear(struct mms_err *err);
 
 /* Shorthands for the common classes. */
