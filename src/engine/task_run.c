@@ -1,8 +1,1005 @@
-/* PLACEHOLDER: replaced by the module owner. */
+/* The migration task runner: runs a claimed task stage by stage (engine/task_state.h),
+ * SCHEMA -> DATA -> VERIFICATION -> DONE, writing every status change fenced by the claim's
+ * attempt, a task log row per step, and the catalog and job roll-ups.
+ * docs/engine.md describes the stage machine, leases and recovery.
+ *
+ * Control flow. exec_task() loads the task, then runs each stage from the one its status says
+ * is next. A stage returns one of enum run_rc; the first non-OK outcome ends the run:
+ *   RUN_FAIL  the stage failed: the task becomes <stage>_FAILED with r->err as the message;
+ *   RUN_STOP  a stop request (StopMmsJob, or mmsd shutting down) seen at a safe point: the
+ *             status is left as it is (a *_DOING stage is redone from its start when resumed)
+ *             and the row is given back with work_release;
+ *   RUN_LOST  the lease was taken over: return at once, write nothing more.
+ * A store error while recording a step is a failure of that step (its message says so); if
+ * even the failure cannot be recorded, the row is released and a later claim redoes the stage.
+ *
+ * Memory. A copy streams through two row batches (one being read ahead on a second thread,
+ * one being written), each bounded by --batch-rows and --batch-bytes (the value array is sized
+ * so that it alone stays under the byte cap), so the footprint does not depend on the table
+ * size. */
+#include "conn/checksum.h"
+#include "conn/conn.h"
 #include "engine/engine.h"
-#include "store/store_asynctask.h"
+#include "engine/task_state.h"
+#include "store/store_catalog.h"
+#include "store/store_job.h"
+#include "store/store_tasklog.h"
+#include "store/store_taskrun.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROGRESS_EVERY_MS 1000
+
+enum run_rc { RUN_OK = 0, RUN_FAIL, RUN_STOP, RUN_LOST };
+
+struct run {
+    struct work *w;
+    struct taskrun t;
+    json_t *jobcfg; /* job.config, owned */
+    json_t *dscfg;  /* datasource.config, owned (holds secrets: never logged) */
+    bool do_schema, do_data, do_verify, checksum;
+    const char *verify_mode; /* others.verify as given, NULL when absent */
+
+    /* Opened on first use by run_open(). */
+    const struct conn_ops *sops, *dops;
+    struct conn *src, *dst;
+    struct conn_schema sschema; /* the live source schema */
+    struct conn_schema dschema; /* the same with the destination column names */
+    struct conn_target target;
+
+    char status[32];    /* the task's status as last written */
+    char *action;       /* what the current step does (owned), for the failure log */
+    char *qtable;       /* the source table name, quoted for messages (owned) */
+    struct mms_err err; /* why the current step failed */
+    int64_t rows_done, bytes_done;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static void set_action(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_action(struct run *r, const char *fmt, ...)
+{
+    struct buf b;
+    va_list ap;
+    buf_init(&b, BUF_NO_LIMIT);
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    free(r->action);
+    r->action = buf_detach(&b, NULL);
+}
+
+static enum run_rc run_failf(struct run *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum run_rc run_failf(struct run *r, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mms_err_clear(&r->err);
+    r->err.http = 400;
+    snprintf(r->err.code, sizeof r->err.code, "%s", code);
+    vsnprintf(r->err.msg, sizeof r->err.msg, fmt, ap);
+    va_end(ap);
+    return RUN_FAIL;
+}
+
+/* A failed store call: the step fails with the store's message. */
+static enum run_rc run_store_fail(struct run *r, const struct mms_err *err)
+{
+    log_error("cannot record a step: %s", err->msg);
+    return run_failf(r, "InternalError", "%s", err->msg);
+}
+
+/* Appends an identifier for messages: as is when it is a plain word, else double-quoted with
+ * quotes doubled (names may hold spaces, dots, quotes). */
+static void name_add(struct buf *b, const char *s, bool always_quote)
+{
+    bool plain = !always_quote && s[0] != '\0';
+    for (const char *p = s; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_';
+    if (plain) {
+        buf_adds(b, s);
+        return;
+    }
+    buf_addc(b, '"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            buf_addc(b, '"');
+        buf_addc(b, *p);
+    }
+    buf_addc(b, '"');
+}
+
+/* main."orders"[/p=1] */
+static void name_src(struct buf *b, const struct run *r, const char *part)
+{
+    if (r->t.src_db && r->t.src_db[0]) {
+        name_add(b, r->t.src_db, false);
+        buf_addc(b, '.');
+    }
+    name_add(b, r->t.src_table ? r->t.src_table : "", true);
+    if (part)
+        buf_printf(b, "/%s", part);
+}
+
+/* project[.schema]."orders"[/p=1] */
+static void name_dst(struct buf *b, const struct run *r, const char *part)
+{
+    name_add(b, r->target.project ? r->target.project : "", false);
+    buf_addc(b, '.');
+    if (r->target.schema && r->target.schema[0]) {
+        name_add(b, r->target.schema, false);
+        buf_addc(b, '.');
+    }
+    name_add(b, r->target.table ? r->target.table : "", true);
+    if (part)
+        buf_printf(b, "/%s", part);
+}
+
+/* "1000 rows, 52000 bytes in 1.25 s (800 rows/s)" */
+static void rate_msg(struct buf *b, int64_t rows, int64_t bytes, int64_t ms)
+{
+    double s = (double)ms / 1000.0;
+    double rps = ms > 0 ? (double)rows * 1000.0 / (double)ms : (double)rows;
+    buf_printf(b, "%" PRId64 " rows, %" PRId64 " bytes in %.2f s (%.0f rows/s)", rows, bytes, s,
+               rps);
+}
+
+static bool cfg_flag(json_t *cfg, const char *key)
+{
+    json_t *v = json_object_get(cfg, key);
+    return !json_is_false(v); /* absent, null or true: enabled */
+}
+
+/* ---- recording steps ------------------------------------------------------------------------ */
+
+static void refresh_job(struct run *r)
+{
+    struct mms_err err = {0};
+    if (store_job_refresh(r->w->db, r->t.job_id, &err) < 0)
+        log_warn("cannot refresh job %" PRId64 ": %s", r->t.job_id, err.msg);
+}
+
+static void mark_catalog(struct run *r, const char *status)
+{
+    struct mms_err err = {0};
+    if (r->t.table_id <= 0)
+        return;
+    int64_t *ids = NULL;
+    if (r->t.nparts) {
+        ids = xreallocarray(NULL, r->t.nparts, sizeof *ids);
+        for (size_t i = 0; i < r->t.nparts; i++)
+            ids[i] = r->t.parts[i].id;
+    }
+    if (store_catalog_mark(r->w->db, r->t.table_id, ids, r->t.nparts, status, &err) < 0)
+        log_warn("cannot mark table %" PRId64 " %s in the catalog: %s", r->t.table_id, status,
+                 err.msg);
+    free(ids);
+}
+
+/* One step, in one store transaction: the fenced status change (or, with status NULL, a check
+ * that the lease is still ours), its task log row, and the job's status derived anew. */
+static enum run_rc run_write(struct run *r, const char *status, const char *action, const char *msg)
+{
+    struct db *db = r->w->db;
+    struct mms_err err = {0};
+    int rc;
+    if (db_begin(db, &err) < 0)
+        return run_store_fail(r, &err);
+    rc = status ? store_taskrun_set_status(db, r->t.id, r->w->attempt, status, &err)
+                : store_taskrun_fence(db, r->t.id, r->w->attempt, &err);
+    if (rc == 0)
+        rc = store_tasklog_add(db, r->t.source_id, r->t.id, status ? status : r->status, action,
+                               msg, &err);
+    if (rc == 0 && status && strcmp(status, r->status) != 0)
+        rc = store_job_refresh(db, r->t.job_id, &err) < 0 ? -1 : 0;
+    if (rc != 0) {
+        db_rollback(db);
+        return rc > 0 ? RUN_LOST : run_store_fail(r, &err);
+    }
+    if (db_commit(db, &err) < 0)
+        return run_store_fail(r, &err);
+    if (status)
+        snprintf(r->status, sizeof r->status, "%s", status);
+    return RUN_OK;
+}
+
+static enum run_rc run_progress(struct run *r)
+{
+    struct mms_err err = {0};
+    int rc =
+        store_taskrun_progress(r->w->db, r->t.id, r->w->attempt, r->rows_done, r->bytes_done, &err);
+    if (rc > 0)
+        return RUN_LOST;
+    if (rc < 0) /* progress is informative: a store hiccup must not fail the copy */
+        log_warn("cannot record progress: %s", err.msg);
+    return RUN_OK;
+}
+
+/* The final write of the attempt in one transaction: status (DONE or *_FAILED), queued = 0,
+ * error_msg, end_time, lease cleared, its log row, the job's status and the catalog status of
+ * what the task moves (catalog: DONE or FAILED). A catalog that cannot be marked (its table deleted
+ * meanwhile) does not keep the task from finishing: the mark is then dropped. */
+static enum run_rc run_finish(struct run *r, const char *status, const char *error_msg,
+                              const char *action, const char *msg, const char *catalog,
+                              struct mms_err *err)
+{
+    struct db *db = r->w->db;
+    int64_t *ids = NULL;
+    enum run_rc out = RUN_FAIL;
+
+    if (r->t.nparts) {
+        ids = xreallocarray(NULL, r->t.nparts, sizeof *ids);
+        for (size_t i = 0; i < r->t.nparts; i++)
+            ids[i] = r->t.parts[i].id;
+    }
+    for (int with_mark = r->t.table_id > 0; with_mark >= 0; with_mark--) {
+        struct mms_err merr = {0};
+        if (db_begin(db, err) < 0)
+            goto done;
+        int rc = store_taskrun_finish(db, r->t.id, r->w->attempt, status, error_msg, err);
+        if (rc == 0)
+            rc = store_tasklog_add(db, r->t.source_id, r->t.id, status, action, msg, err);
+        if (rc == 0)
+            rc = store_job_refresh(db, r->t.job_id, err) < 0 ? -1 : 0;
+        if (rc != 0) {
+            db_rollback(db);
+            out = rc > 0 ? RUN_LOST : RUN_FAIL;
+            goto done;
+        }
+        if (with_mark &&
+            store_catalog_mark(db, r->t.table_id, ids, r->t.nparts, catalog, &merr) < 0) {
+            log_warn("cannot mark table %" PRId64 " %s in the catalog: %s", r->t.table_id, catalog,
+                     merr.msg);
+            db_rollback(db);
+            continue;
+        }
+        if (db_commit(db, err) < 0)
+            goto done;
+        snprintf(r->status, sizeof r->status, "%s", status);
+        out = RUN_OK;
+        break;
+    }
+done:
+    free(ids);
+    return out;
+}
+
+/* Heartbeat at a safe point. */
+static enum run_rc run_beat(struct run *r)
+{
+    switch (work_heartbeat(r->w)) {
+    case WORK_GO:
+        return RUN_OK;
+    case WORK_STOP:
+        return RUN_STOP;
+    case WORK_LOST:
+        break;
+    }
+    return RUN_LOST;
+}
+
+/* ---- connections and schemas ------------------------------------------------------------ */
+
+/* Applies job config columnMapping {src column: dst column} to the destination schema.
+ * The mapping is job-wide: a job over many tables names the columns of some of them, so a key
+ * that is not a column of this table is left alone here (and logged). */
+static enum run_rc map_columns(struct run *r)
+{
+    json_t *m = json_object_get(r->jobcfg, "columnMapping");
+    const char *key;
+    json_t *val;
+
+    conn_schema_copy(&r->dschema, &r->sschema);
+    if (!m || json_is_null(m))
+        return RUN_OK;
+    set_action(r, "apply columnMapping to the columns of %s", r->qtable);
+    if (!json_is_object(m))
+        return run_failf(r, "TaskError.ColumnMapping", "columnMapping must be an object");
+    json_object_foreach(m, key, val)
+    {
+        const char *to = json_string_value(val);
+        struct conn_column *c = NULL;
+        if (!to || !to[0])
+            return run_failf(r, "TaskError.ColumnMapping",
+                             "columnMapping: the new name of column \"%s\" must be a non-empty"
+                             " string",
+                             key);
+        for (size_t i = 0; !c && i < r->dschema.ncols; i++)
+            if (strcmp(r->sschema.cols[i].name, key) == 0)
+                c = &r->dschema.cols[i];
+        for (size_t i = 0; !c && i < r->dschema.npcols; i++)
+            if (strcmp(r->sschema.pcols[i].name, key) == 0)
+                c = &r->dschema.pcols[i];
+        if (!c) {
+            log_debug("columnMapping: table %s has no column \"%s\"; not applied here", r->qtable,
+                      key);
+            continue;
+        }
+        free(c->name);
+        c->name = xstrdup(to);
+    }
+    /* Two columns must not end up with one name. */
+    size_t n = r->dschema.ncols + r->dschema.npcols;
+    for (size_t i = 0; i < n; i++) {
+        const char *a = i < r->dschema.ncols ? r->dschema.cols[i].name
+                                             : r->dschema.pcols[i - r->dschema.ncols].name;
+        for (size_t j = i + 1; j < n; j++) {
+            const char *b = j < r->dschema.ncols ? r->dschema.cols[j].name
+                                                 : r->dschema.pcols[j - r->dschema.ncols].name;
+            if (strcmp(a, b) == 0)
+                return run_failf(r, "TaskError.ColumnMapping",
+                                 "columnMapping gives two columns of table %s the name \"%s\"",
+                                 r->qtable, a);
+        }
+    }
+    return RUN_OK;
+}
+
+/* Opens the source and the destination and reads the live source schema, once per run. */
+static enum run_rc run_open(struct run *r)
+{
+    if (r->src)
+        return RUN_OK;
+    const char *type = r->t.type && r->t.type[0] ? r->t.type : r->t.ds_type;
+    const char *url = json_string_value(json_object_get(r->dscfg, "dst.url"));
+
+    set_action(r, "connect to the source and the destination");
+    r->sops = conn_find(type);
+    if (!r->sops)
+        r->sops = conn_find(r->t.ds_type);
+    if (!r->sops)
+        return run_failf(r, "TaskError.Connector", "no connector for data source type '%s'",
+                         type ? type : "");
+    if (!url || !url[0])
+        return run_failf(r, "TaskError.Destination",
+                         "the data source has no destination URL (config item dst.url)");
+    r->dops = conn_find_scheme(url);
+    if (!r->dops) {
+        const char *colon = strchr(url, ':');
+        int n = colon ? (int)(colon - url) : 0;
+        return run_failf(r, "TaskError.Destination",
+                         "no connector for destination URL scheme '%.*s'", n > 32 ? 32 : n, url);
+    }
+    if (r->sops->open_source(&r->src, r->dscfg, &r->err) < 0) {
+        r->src = NULL;
+        return RUN_FAIL;
+    }
+    if (r->dops->open_dest(&r->dst, url, &r->err) < 0) {
+        r->dst = NULL;
+        return RUN_FAIL;
+    }
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    buf_adds(&b, "read the schema of ");
+    name_src(&b, r, NULL);
+    free(r->action);
+    r->action = buf_detach(&b, NULL);
+    if (r->sops->table_schema(r->src, r->t.src_db, r->t.src_table, &r->sschema, &r->err) < 0)
+        return RUN_FAIL;
+    return map_columns(r);
+}
+
+/* ---- read-ahead ----------------------------------------------------------------------------
+ * A copy reads on one thread and writes on another: a reader thread fills one of two batches
+ * while the task's thread writes the other (double buffering). Memory stays bounded: two
+ * batches per stream, whatever the table size. The reader thread only calls read_next on its
+ * reader (the source connection is not used by anyone else meanwhile); the task's thread keeps
+ * everything else (the writer, heartbeats, the store). Measured on a 1M-row SQLite -> SQLite
+ * copy, see docs/engine.md. */
+
+enum slot_state { SLOT_EMPTY = 0, SLOT_FULL, SLOT_FAILED };
+
+struct pipe {
+    const struct conn_ops *ops;
+    struct conn_reader *rd;
+    struct rowbatch b[2];
+    enum slot_state state[2];
+    int cur; /* slot the consumer holds, -1 before the first pipe_next */
+    bool cancel;
+    bool started;
+    struct mms_err err; /* the reader's error (SLOT_FAILED) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    char ctx[64];
+};
+
+static void *pipe_main(void *arg)
+{
+    struct pipe *p = arg;
+    log_set_ctx(p->ctx);
+    for (int i = 0;; i ^= 1) {
+        pthread_mutex_lock(&p->mu);
+        while (p->state[i] != SLOT_EMPTY && !p->cancel)
+            pthread_cond_wait(&p->cv, &p->mu);
+        bool cancel = p->cancel;
+        pthread_mutex_unlock(&p->mu);
+        if (cancel)
+            break;
+        struct mms_err err = {0};
+        int rc = p->ops->read_next(p->rd, &p->b[i], &err);
+        bool last = rc < 0 || p->b[i].nrows == 0; /* error or end of stream */
+        pthread_mutex_lock(&p->mu);
+        if (rc < 0) {
+            p->err = err;
+            p->state[i] = SLOT_FAILED;
+        } else {
+            p->state[i] = SLOT_FULL;
+        }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (last)
+            break;
+    }
+    return NULL;
+}
+
+/* Starts reading rd ahead into two batches of ncols columns. The pipe borrows rd. */
+static void pipe_start(struct pipe *p, const struct conn_ops *ops, struct conn_reader *rd,
+                       size_t ncols, size_t rows, size_t bytes)
+{
+    memset(p, 0, sizeof *p);
+    p->ops = ops;
+    p->rd = rd;
+    p->cur = -1;
+    rowbatch_init(&p->b[0], ncols, rows, bytes);
+    rowbatch_init(&p->b[1], ncols, rows, bytes);
+    snprintf(p->ctx, sizeof p->ctx, "%s", log_get_ctx());
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    /* Without a thread (none could be created) pipe_next reads in line. */
+    p->started = pthread_create(&p->th, NULL, pipe_main, p) == 0;
+}
+
+/* The next batch (nrows == 0 at the end of the stream), borrowed until the next call. Gives
+ * the previous batch back to the reader. 0, or -1 with err. */
+static int pipe_next(struct pipe *p, const struct rowbatch **out, struct mms_err *err)
+{
+    if (!p->started) { /* no thread: read in line */
+        p->cur = 0;
+        *out = &p->b[0];
+        return p->ops->read_next(p->rd, &p->b[0], err);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->cur >= 0) {
+        p->state[p->cur] = SLOT_EMPTY;
+        pthread_cond_broadcast(&p->cv);
+    }
+    int i = p->cur < 0 ? 0 : p->cur ^ 1;
+    while (p->state[i] == SLOT_EMPTY)
+        pthread_cond_wait(&p->cv, &p->mu);
+    enum slot_state st = p->state[i];
+    pthread_mutex_unlock(&p->mu);
+    p->cur = i;
+    *out = &p->b[i];
+    if (st == SLOT_FAILED) {
+        *err = p->err;
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the reader thread (it finishes the read_next under way) and frees the batches. The
+ * caller then closes the reader. */
+static void pipe_stop(struct pipe *p)
+{
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        p->cancel = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    rowbatch_release(&p->b[0]);
+    rowbatch_release(&p->b[1]);
+}
+
+/* ---- SCHEMA ------------------------------------------------------------------------------- */
+
+static enum run_rc stage_schema(struct run *r)
+{
+    char msg[96];
+    enum run_rc rc;
+    char *ddl = NULL;
+    struct buf b;
+
+    snprintf(msg, sizeof msg, "attempt %" PRId64, r->w->attempt);
+    if ((rc = run_write(r, "SCHEMA_DOING", "start schema migration", msg)) != RUN_OK)
+        return rc;
+    if (!r->do_schema)
+        return run_write(r, "SCHEMA_DONE", "create table",
+                         "skipped (enableSchemaMigration is false): the destination table must"
+                         " already exist");
+    if ((rc = run_open(r)) != RUN_OK)
+        return rc;
+    buf_init(&b, BUF_NO_LIMIT);
+    buf_adds(&b, "create table ");
+    name_dst(&b, r, NULL);
+    free(r->action);
+    r->action = buf_detach(&b, NULL);
+    if (r->dops->create_table(r->dst, &r->target, &r->dschema, &ddl, &r->err) < 0)
+        return RUN_FAIL;
+    log_info("schema ready: %s", ddl ? ddl : r->action);
+    rc = run_write(r, "SCHEMA_DONE", ddl ? ddl : r->action, "ok");
+    free(ddl);
+    return rc;
+}
+
+/* ---- DATA --------------------------------------------------------------------------------- */
+
+/* Copies one table or partition with an atomic replace at the destination, reading ahead on
+ * a second thread. Logs the outcome. */
+static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_part, size_t rows,
+                             int64_t *last_progress_ms)
+{
+    struct conn_writer *wr = NULL;
+    struct conn_reader *rd = NULL;
+    struct pipe pipe;
+    bool piped = false;
+    enum run_rc rc = RUN_FAIL;
+    int64_t nrows = 0, nbytes = 0, t0 = time_mono_ms();
+    struct buf what;
+
+    buf_init(&what, BUF_NO_LIMIT);
+    buf_adds(&what, "copy ");
+    name_src(&what, r, part);
+    buf_adds(&what, " -> ");
+    name_dst(&what, r, dst_part);
+    set_action(r, "%s", buf_str(&what));
+
+    if (r->dops->write_begin(r->dst, &r->target, dst_part, &r->dschema, &wr, &r->err) < 0) {
+        wr = NULL;
+        goto out;
+    }
+    if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &rd, &r->err) <
+        0) {
+        rd = NULL;
+        goto out;
+    }
+    pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, (size_t)r->w->cfg->batch_bytes);
+    piped = true;
+    for (;;) {
+        const struct rowbatch *b;
+        if (pipe_next(&pipe, &b, &r->err) < 0)
+            goto out;
+        if (b->nrows == 0)
+            break;
+        if (r->dops->write_batch(wr, b, &r->err) < 0)
+            goto out;
+        int64_t n = (int64_t)rowbatch_bytes_used(b);
+        nrows += (int64_t)b->nrows;
+        nbytes += n;
+        r->rows_done += (int64_t)b->nrows;
+        r->bytes_done += n;
+        if ((rc = run_beat(r)) != RUN_OK)
+            goto out;
+        int64_t now = time_mono_ms();
+        if (now - *last_progress_ms >= PROGRESS_EVERY_MS) {
+            *last_progress_ms = now;
+            if ((rc = run_progress(r)) != RUN_OK)
+                goto out;
+        }
+        rc = RUN_FAIL;
+    }
+    pipe_stop(&pipe);
+    piped = false;
+    r->sops->read_close(rd);
+    rd = NULL;
+    /* write_commit ends the writer whatever the outcome. */
+    struct conn_writer *commit = wr;
+    wr = NULL;
+    if (r->dops->write_commit(commit, &r->err) < 0)
+        goto out;
+    if ((rc = run_progress(r)) != RUN_OK)
+        goto out;
+
+    int64_t ms = time_mono_ms() - t0;
+    struct buf msg;
+    buf_init(&msg, BUF_NO_LIMIT);
+    rate_msg(&msg, nrows, nbytes, ms);
+    log_info("%s: %s", buf_str(&what), buf_str(&msg));
+    rc = run_write(r, NULL, buf_str(&what), buf_str(&msg));
+    buf_release(&msg);
+out:
+    if (piped)
+        pipe_stop(&pipe);
+    if (rd)
+        r->sops->read_close(rd);
+    if (wr)
+        r->dops->write_abort(wr); /* drops the staging: the destination keeps its old copy */
+    buf_release(&what);
+    return rc;
+}
+
+/* Rows per batch: the configured cap, lowered so that the value array alone stays within the
+ * byte cap however wide the table is. */
+static size_t batch_rows_for(const struct run *r, size_t ncols)
+{
+    size_t rows = (size_t)r->w->cfg->batch_rows;
+    size_t per_row = (ncols ? ncols : 1) * sizeof(struct val);
+    size_t fit = (size_t)r->w->cfg->batch_bytes / per_row;
+    if (fit < 1)
+        fit = 1;
+    return rows < fit ? rows : fit;
+}
+
+static enum run_rc stage_data(struct run *r)
+{
+    char msg[64];
+    enum run_rc rc;
+    int64_t t0, last_progress;
+
+    if (r->t.schema_only || !r->do_data)
+        return run_write(r, "DATA_DONE", "copy rows",
+                         r->t.schema_only ? "skipped (schema-only task: no partition to move)"
+                                          : "skipped (enableDataMigration is false)");
+    snprintf(msg, sizeof msg, "attempt %" PRId64, r->w->attempt);
+    if ((rc = run_write(r, "DATA_DOING", "start data migration", msg)) != RUN_OK)
+        return rc;
+    if ((rc = run_open(r)) != RUN_OK)
+        return rc;
+    /* The stage is redone from its start: progress too. */
+    r->rows_done = r->bytes_done = 0;
+    if ((rc = run_progress(r)) != RUN_OK)
+        return rc;
+
+    size_t rows = batch_rows_for(r, r->sschema.ncols);
+    t0 = last_progress = time_mono_ms();
+    if (r->t.nparts == 0) {
+        rc = copy_unit(r, NULL, NULL, rows, &last_progress);
+    } else {
+        for (size_t i = 0; rc == RUN_OK && i < r->t.nparts; i++)
+            rc = copy_unit(r, r->t.parts[i].value, r->t.parts[i].dst_value, rows, &last_progress);
+    }
+    if (rc == RUN_OK) {
+        struct buf m, a;
+        buf_init(&m, BUF_NO_LIMIT);
+        buf_init(&a, BUF_NO_LIMIT);
+        buf_adds(&a, "copy ");
+        name_src(&a, r, NULL);
+        if (r->t.nparts)
+            buf_printf(&a, " (%zu partitions)", r->t.nparts);
+        buf_adds(&a, " -> ");
+        name_dst(&a, r, NULL);
+        rate_msg(&m, r->rows_done, r->bytes_done, time_mono_ms() - t0);
+        buf_printf(&m, "; 2 batches of at most %zu rows or %" PRId64 " bytes, atomic replace", rows,
+                   r->w->cfg->batch_bytes);
+        rc = run_write(r, "DATA_DONE", buf_str(&a), buf_str(&m));
+        buf_release(&m);
+        buf_release(&a);
+    }
+    return rc;
+}
+
+/* ---- VERIFICATION ------------------------------------------------------------------------- */
+
+/* Checksums a whole stream, with a heartbeat per batch (a big table takes longer than a
+ * lease). */
+static enum run_rc checksum_stream(struct run *r, const struct conn_ops *ops,
+                                   struct conn_reader *rd, struct rowbatch *b,
+                                   struct conn_checksum *out)
+{
+    checksum_init(out);
+    for (;;) {
+        if (ops->read_next(rd, b, &r->err) < 0)
+            return RUN_FAIL;
+        if (b->nrows == 0)
+            return RUN_OK;
+        checksum_add_batch(out, b);
+        enum run_rc rc = run_beat(r);
+        if (rc != RUN_OK)
+            return rc;
+    }
+}
+
+static enum run_rc verify_checksum(struct run *r, struct rowbatch *b, const char *part,
+                                   const char *dst_part)
+{
+    struct conn_reader *rd = NULL;
+    struct conn_checksum cs, cd;
+    char fs[80], fd[80];
+    enum run_rc rc;
+    struct buf what, msg;
+
+    buf_init(&what, BUF_NO_LIMIT);
+    buf_init(&msg, BUF_NO_LIMIT);
+    buf_adds(&what, "checksum of every row: ");
+    name_src(&what, r, part);
+    buf_adds(&what, " / ");
+    name_dst(&what, r, dst_part);
+    set_action(r, "%s", buf_str(&what));
+
+    rc = RUN_FAIL;
+    if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &rd, &r->err) <
+        0)
+        goto out;
+    rc = checksum_stream(r, r->sops, rd, b, &cs);
+    r->sops->read_close(rd);
+    if (rc != RUN_OK)
+        goto out;
+    rc = RUN_FAIL;
+    if (r->dops->read_dest_open(r->dst, &r->target, dst_part, &r->dschema, &rd, &r->err) < 0)
+        goto out;
+    rc = checksum_stream(r, r->dops, rd, b, &cd);
+    r->dops->read_close(rd);
+    if (rc != RUN_OK)
+        goto out;
+    checksum_format(&cs, fs, sizeof fs);
+    checksum_format(&cd, fd, sizeof fd);
+    buf_printf(&msg, "source %s, destination %s", fs, fd);
+    if (cs.rows != cd.rows || cs.sum_lo != cd.sum_lo || cs.sum_hi != cd.sum_hi) {
+        rc = run_failf(r, "TaskError.Verification", "checksum mismatch: %s", buf_str(&msg));
+        goto out;
+    }
+    rc = run_write(r, NULL, buf_str(&what), buf_str(&msg));
+out:
+    buf_release(&what);
+    buf_release(&msg);
+    return rc;
+}
+
+static enum run_rc verify_unit(struct run *r, struct rowbatch *b, const char *part,
+                               const char *dst_part)
+{
+    int64_t ns = 0, nd = 0;
+    char *sql_s = NULL, *sql_d = NULL;
+    enum run_rc rc = RUN_FAIL;
+    struct buf what, msg;
+
+    buf_init(&what, BUF_NO_LIMIT);
+    buf_init(&msg, BUF_NO_LIMIT);
+    buf_adds(&what, "count rows of ");
+    name_src(&what, r, part);
+    buf_adds(&what, " and ");
+    name_dst(&what, r, dst_part);
+    set_action(r, "%s", buf_str(&what));
+
+    if (r->sops->count_source(r->src, r->t.src_db, r->t.src_table, part, &ns, &sql_s, &r->err) < 0)
+        goto out;
+    if (r->dops->count_dest(r->dst, &r->target, dst_part, &nd, &sql_d, &r->err) < 0)
+        goto out;
+    /* The action is the two statements that ran. */
+    buf_clear(&what);
+    buf_printf(&what, "%s; %s", sql_s ? sql_s : "count source", sql_d ? sql_d : "count dest");
+    set_action(r, "%s", buf_str(&what));
+    buf_printf(&msg, "source %" PRId64 " rows, destination %" PRId64 " rows", ns, nd);
+    if (ns != nd) {
+        rc = run_failf(r, "TaskError.Verification", "row count mismatch: %s", buf_str(&msg));
+        goto out;
+    }
+    if ((rc = run_write(r, NULL, buf_str(&what), buf_str(&msg))) != RUN_OK)
+        goto out;
+    if ((rc = run_beat(r)) != RUN_OK)
+        goto out;
+    if (r->checksum)
+        rc = verify_checksum(r, b, part, dst_part);
+out:
+    free(sql_s);
+    free(sql_d);
+    buf_release(&what);
+    buf_release(&msg);
+    return rc;
+}
+
+static enum run_rc stage_verify(struct run *r)
+{
+    enum run_rc rc;
+    struct rowbatch b;
+    bool batch = false;
+    const char *what;
+
+    if (!r->do_verify)
+        return run_write(r, "VERIFICATION_DONE", "verify", "skipped (enableVerification is false)");
+    if (r->t.schema_only)
+        return run_write(r, "VERIFICATION_DONE", "verify",
+                         "skipped (schema-only task: no rows were moved)");
+    what = r->checksum ? "row counts and checksums of every row" : "row counts";
+    if ((rc = run_write(r, "VERIFICATION_DOING", "start verification", what)) != RUN_OK)
+        return rc;
+    if ((rc = run_open(r)) != RUN_OK)
+        return rc;
+    if (r->checksum) {
+        rowbatch_init(&b, r->sschema.ncols, batch_rows_for(r, r->sschema.ncols),
+                      (size_t)r->w->cfg->batch_bytes);
+        batch = true;
+    }
+    if (r->t.nparts == 0) {
+        rc = verify_unit(r, batch ? &b : NULL, NULL, NULL);
+    } else {
+        for (size_t i = 0; rc == RUN_OK && i < r->t.nparts; i++)
+            rc = verify_unit(r, batch ? &b : NULL, r->t.parts[i].value, r->t.parts[i].dst_value);
+    }
+    if (rc == RUN_OK) {
+        char msg[128];
+        if (r->t.nparts)
+            snprintf(msg, sizeof msg, "ok: %s match in %zu partitions", what, r->t.nparts);
+        else
+            snprintf(msg, sizeof msg, "ok: %s match", what);
+        rc = run_write(r, "VERIFICATION_DONE", "verify", msg);
+    }
+    if (batch)
+        rowbatch_release(&b);
+    return rc;
+}
+
+/* ---- ends of a run ------------------------------------------------------------------------ */
+
+static void run_done(struct run *r)
+{
+    struct mms_err err = {0};
+    enum run_rc rc = run_finish(r, "DONE", NULL, "finish task", "ok", "DONE", &err);
+    if (rc == RUN_LOST)
+        return;
+    if (rc != RUN_OK) {
+        log_error("cannot record the end of the task: %s", err.msg);
+        work_release(r->w); /* a later claim finds VERIFICATION_DONE and finishes */
+        return;
+    }
+    log_info("task done");
+}
+
+static void run_failed(struct run *r, enum task_stage stage)
+{
+    const char *status = task_stage_failed(stage);
+    struct mms_err err = {0};
+    const char *msg = r->err.msg[0] ? r->err.msg : "failed";
+    log_warn("%s: %s: %s", status, r->action ? r->action : "", msg);
+    enum run_rc rc =
+        run_finish(r, status, msg, r->action ? r->action : "run task", msg, "FAILED", &err);
+    if (rc == RUN_LOST)
+        return;
+    if (rc != RUN_OK) {
+        log_error("cannot record the failure of the task: %s", err.msg);
+        work_release(r->w);
+    }
+}
+
+static void run_stopped(struct run *r)
+{
+    bool shutdown = engine_stopping(r->w->eng);
+    char msg[200];
+    bool doing = strstr(r->status, "_DOING") != NULL;
+    bool copying = strcmp(r->status, "DATA_DOING") == 0;
+    int n = snprintf(msg, sizeof msg, "stopped at a safe point (%s)",
+                     shutdown ? "mmsd is shutting down" : "the task was stopped");
+    if (copying)
+        n += snprintf(msg + n, sizeof msg - (size_t)n, " after %" PRId64 " rows", r->rows_done);
+    snprintf(msg + n, sizeof msg - (size_t)n, "; status stays %s, resumed %s", r->status,
+             doing ? "from the start of this stage" : "from the next stage");
+    log_info("%s", msg);
+    /* rows_done shows how far the copy got (the stage restarts from 0 when resumed). */
+    if ((copying && run_progress(r) == RUN_LOST) || run_write(r, NULL, "stop", msg) == RUN_LOST)
+        return;
+    work_release(r->w);
+}
+
+/* ---- entry point -------------------------------------------------------------------------- */
+
+static enum run_rc run_config(struct run *r)
+{
+    json_error_t jerr;
+    set_action(r, "read the job and data source configuration");
+    r->jobcfg = json_loads(r->t.job_config ? r->t.job_config : "{}", 0, &jerr);
+    if (!json_is_object(r->jobcfg))
+        return run_failf(r, "TaskError.Config", "the job config is not a JSON object");
+    r->dscfg = json_loads(r->t.ds_config ? r->t.ds_config : "{}", 0, &jerr);
+    if (!json_is_object(r->dscfg))
+        return run_failf(r, "TaskError.Config", "the data source config is not a JSON object");
+    r->do_schema = cfg_flag(r->jobcfg, "enableSchemaMigration");
+    r->do_data = cfg_flag(r->jobcfg, "enableDataMigration") &&
+                 !json_is_true(json_object_get(r->jobcfg, "schemaOnly"));
+    r->do_verify = cfg_flag(r->jobcfg, "enableVerification");
+    json_t *others = json_object_get(r->jobcfg, "others");
+    r->verify_mode = json_string_value(json_object_get(others, "verify"));
+    r->checksum = r->verify_mode && strcmp(r->verify_mode, "checksum") == 0;
+    /* Checked before anything runs: a typo must not cost a whole copy first. */
+    if (r->do_verify && r->verify_mode && !r->checksum && strcmp(r->verify_mode, "count") != 0)
+        return run_failf(r, "TaskError.Config",
+                         "others.verify must be \"count\" or \"checksum\", not \"%s\"",
+                         r->verify_mode);
+
+    r->target.project = r->t.dst_db && r->t.dst_db[0]
+                            ? r->t.dst_db
+                            : json_string_value(json_object_get(r->dscfg, "dst.project"));
+    r->target.schema = r->t.dst_schema;
+    r->target.table = r->t.dst_table && r->t.dst_table[0] ? r->t.dst_table : r->t.src_table;
+    if (!r->t.src_table || !r->t.src_table[0])
+        return run_failf(r, "TaskError.Config", "the task names no source table");
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    name_add(&b, r->t.src_table, true);
+    r->qtable = buf_detach(&b, NULL);
+    return RUN_OK;
+}
 
 void exec_task(struct work *w)
 {
-    work_release(w);
+    struct run r = {.w = w};
+    struct mms_err err = {0};
+    enum task_stage stage;
+    enum run_rc rc;
+
+    int lrc = store_taskrun_load(w->db, w->id, w->attempt, &r.t, &err);
+    if (lrc != 0) {
+        if (lrc < 0) {
+            log_error("cannot load the task: %s", err.msg);
+            work_release(w);
+        } else {
+            log_warn("task gone or lease lost before it started");
+        }
+        return;
+    }
+    if (r.t.stopped) {
+        log_info("task is stopped: giving it back");
+        work_release(w);
+        goto out;
+    }
+    snprintf(r.status, sizeof r.status, "%s", r.t.status);
+    stage = task_status_next_stage(r.status);
+    log_info("attempt %" PRId64 " from status %s", w->attempt, r.status);
+
+    if (stage != STAGE_FINISHED) {
+        mark_catalog(&r, "DOING");
+        refresh_job(&r);
+    }
+    rc = stage != STAGE_FINISHED ? run_config(&r) : RUN_OK;
+    while (rc == RUN_OK && stage != STAGE_FINISHED) {
+        switch (stage) {
+        case STAGE_SCHEMA:
+            rc = stage_schema(&r);
+            break;
+        case STAGE_DATA:
+            rc = stage_data(&r);
+            break;
+        case STAGE_VERIFY:
+            rc = stage_verify(&r);
+            break;
+        case STAGE_FINISHED:
+            break;
+        }
+        if (rc != RUN_OK)
+            break;
+        stage = (enum task_stage)(stage + 1);
+        if (stage != STAGE_FINISHED)
+            rc = run_beat(&r); /* between stages is a safe point too */
+    }
+    switch (rc) {
+    case RUN_OK:
+        run_done(&r);
+        break;
+    case RUN_FAIL:
+        run_failed(&r, stage);
+        break;
+    case RUN_STOP:
+        run_stopped(&r);
+        break;
+    case RUN_LOST:
+        log_warn("lease lost: leaving the task to its new owner");
+        break;
+    }
+out:
+    if (r.src)
+        r.sops->close(r.src);
+    if (r.dst)
+        r.dops->close(r.dst);
+    conn_schema_release(&r.sschema);
+    conn_schema_release(&r.dschema);
+    json_decref(r.jobcfg);
+    json_decref(r.dscfg);
+    free(r.action);
+    free(r.qtable);
+    taskrun_release(&r.t);
 }
