@@ -8,14 +8,28 @@ what="${1:-all}"
 rc=0
 PY=/usr/bin/python3
 
+# Runs every cmocka program under ASan/UBSan and adds up their test cases. A program that
+# crashes or reports a leak (non-zero exit) counts as one more failure.
 run_unit() {
-    local pass=0 fail=0 t
+    local pass=0 fail=0 progs=0 t out p f
     for t in build/asan/tests/test_*; do
         [ -x "$t" ] || continue
         [[ "$t" == *.d ]] && continue
+        progs=$((progs+1))
         echo "== $t"
-        if ASAN_OPTIONS=detect_leaks=1 "$t"; then pass=$((pass+1)); else fail=$((fail+1)); fi
+        out=$(ASAN_OPTIONS=detect_leaks=1 "$t" 2>&1)
+        local rc=$?
+        printf '%s\n' "$out" | grep -E '^\[ *(PASSED|FAILED) *\]|ERROR|SUMMARY' | head -20
+        p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+        f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+        pass=$((pass + ${p:-0}))
+        fail=$((fail + ${f:-0}))
+        if [ $rc -ne 0 ] && [ -z "$f" ]; then
+            printf '%s\n' "$out" | tail -30
+            fail=$((fail+1))
+        fi
     done
+    echo "($progs unit test programs)"
     echo "unit: $pass passed, $fail failed"
     [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
 }

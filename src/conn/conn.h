@@ -8,6 +8,9 @@
  *
  * Ownership: everything a connector returns through an out-parameter is owned by the caller and
  * freed with the matching *_free/_release function below. Strings passed in are borrowed.
+ * Threads: each connection (and the readers/writers opened on it) is used by one thread at a
+ * time, but a reader's read_next on one connection and a writer's write_batch on another may
+ * run on two threads at once (the task runner reads ahead while it writes).
  * Errors: 0 ok, -1 with err filled (err->code "ConnectorError.*", message names the object). */
 #ifndef MMS_CONN_H
 #define MMS_CONN_H
