@@ -11,9 +11,11 @@ void time_set_offset(int seconds)
     display_offset = seconds;
 }
 
+/* Not time(NULL): glibc reads the coarse clock there, which can lag CLOCK_REALTIME by a tick,
+ * so a start time taken from time_now_ms() could come after an end time taken a moment later. */
 int64_t time_now(void)
 {
-    return (int64_t)time(NULL);
+    return time_now_ms() / 1000;
 }
 
 int64_t time_now_ms(void)
