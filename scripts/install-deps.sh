@@ -3,8 +3,8 @@
 # Called by `make run` and `make test`; installs only what is missing.
 set -euo pipefail
 
-BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light"
+BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libmariadb-dev libcurl4-openssl-dev sqlite3 curl"
+TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light postgresql-15 mariadb-server"
 
 want="$BUILD_PKGS"
 if [ "${1:-}" = "--test" ]; then want="$want $TEST_PKGS"; fi
