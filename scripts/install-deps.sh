@@ -28,10 +28,14 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# nginx-light is only a benchmark peer: keep the package from starting a server on port 80.
-if echo "$missing" | grep -q nginx; then
+# nginx, PostgreSQL and MariaDB are benchmark peers and test servers that the tests start
+# themselves on private ports: keep the packages from starting system services.
+had_policy=0
+[ -e /usr/sbin/policy-rc.d ] && had_policy=1
+if [ $had_policy -eq 0 ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod +x /usr/sbin/policy-rc.d
 fi
 $SUDO apt-get install -y -qq --no-install-recommends $missing
-$SUDO rm -f /usr/sbin/policy-rc.d
+[ $had_policy -eq 0 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+true
