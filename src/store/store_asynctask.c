@@ -19,30 +19,48 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-int store_async_create(struct db *db, int64_t source_id, const char *type, int64_t object_id,
-                       json_t *params, int64_t *id_out, struct mms_err *err)
+/* One insert for both kinds of async task: queued (INIT) work for a worker, or an operation
+ * that already happened (DONE, with its result and all three times set to now). */
+static int insert_async(struct db *db, int64_t source_id, const char *type, int64_t object_id,
+                        bool done, json_t *json, int64_t *id_out, struct mms_err *err)
 {
-    static const char sql[] =
+    static const char queued_sql[] =
         "INSERT INTO async_task (source_id, type, object_id, status, params, create_time)"
         " VALUES ($1, $2, $3, 'INIT', $4, $5) RETURNING id";
-    struct db_stmt *st = db_prepare(db, sql, err);
+    static const char done_sql[] =
+        "INSERT INTO async_task (source_id, type, object_id, status, progress, result,"
+        " create_time, start_time, end_time) VALUES ($1, $2, $3, 'DONE', 100, $4, $5, $5, $5)"
+        " RETURNING id";
+    struct db_stmt *st = db_prepare(db, done ? done_sql : queued_sql, err);
     if (!st)
         return -1;
-    char *p = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     db_bind_i64(st, 1, source_id);
     db_bind_text(st, 2, type);
     if (object_id)
         db_bind_i64(st, 3, object_id);
     else
         db_bind_null(st, 3);
-    db_bind_text(st, 4, p);
+    db_bind_text(st, 4, text);
     db_bind_i64(st, 5, time_now());
-    free(p);
+    free(text);
     int rc = db_step(st, err);
     if (rc == DB_ROW)
         *id_out = db_col_i64(st, 0);
     db_done(st);
     return rc == DB_ROW ? 0 : -1;
+}
+
+int store_async_create(struct db *db, int64_t source_id, const char *type, int64_t object_id,
+                       json_t *params, int64_t *id_out, struct mms_err *err)
+{
+    return insert_async(db, source_id, type, object_id, false, params, id_out, err);
+}
+
+int store_async_create_done(struct db *db, int64_t source_id, const char *type, int64_t object_id,
+                            json_t *result, int64_t *id_out, struct mms_err *err)
+{
+    return insert_async(db, source_id, type, object_id, true, result, id_out, err);
 }
 
 int store_async_get(struct db *db, int64_t source_id, int64_t id, struct async_task *out,

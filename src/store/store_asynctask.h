@@ -1,7 +1,7 @@
 /* Async tasks: background operations reported by GetMmsAsyncTask.
  * Types: TASK_CREATE (build a job and its tasks; objectId = the job id once built), STOP_JOB
  * (objectId = job id), DATASOURCE_START / DATASOURCE_STOP / DATASOURCE_TEST (objectId = the
- * data source id).
+ * data source id), DATASOURCE_UPDATE (RENAME / UPDATE_CONFIG: created already DONE).
  * Status: INIT (queued) -> DOING (a worker has it; running = true) -> DONE | FAILED.
  * progress 0..100; result is JSON text or NULL; error_msg is NULL unless FAILED. */
 #ifndef MMS_STORE_ASYNCTASK_H
@@ -29,6 +29,11 @@ void async_task_release(struct async_task *t);
 /* Queues a new async task (status INIT). params: JSON (borrowed; NULL = none). */
 int store_async_create(struct db *db, int64_t source_id, const char *type, int64_t object_id,
                        json_t *params, int64_t *id_out, struct mms_err *err);
+/* An async task that is finished when created (status DONE, progress 100, start = end =
+ * create time): the record of an immediate operation (RENAME, UPDATE_CONFIG without test).
+ * result: JSON (borrowed, NULL = none). */
+int store_async_create_done(struct db *db, int64_t source_id, const char *type, int64_t object_id,
+                            json_t *result, int64_t *id_out, struct mms_err *err);
 /* Loads one. Returns 0, 1 when not found (or of another source), -1 on error. */
 int store_async_get(struct db *db, int64_t source_id, int64_t id, struct async_task *out,
                     struct mms_err *err);

@@ -341,33 +341,6 @@ int store_datasource_check_usable(struct db *db, int64_t source_id, struct mms_e
     return 0;
 }
 
-int store_async_create_done(struct db *db, int64_t source_id, const char *type, int64_t object_id,
-                            json_t *result, int64_t *id_out, struct mms_err *err)
-{
-    static const char sql[] =
-        "INSERT INTO async_task (source_id, type, object_id, status, progress, result,"
-        " create_time, start_time, end_time) VALUES ($1, $2, $3, 'DONE', 100, $4, $5, $5, $5)"
-        " RETURNING id";
-    struct db_stmt *st = db_prepare(db, sql, err);
-    if (!st)
-        return -1;
-    char *res = result ? json_dumps(result, JSON_COMPACT) : NULL;
-    db_bind_i64(st, 1, source_id);
-    db_bind_text(st, 2, type);
-    if (object_id)
-        db_bind_i64(st, 3, object_id);
-    else
-        db_bind_null(st, 3);
-    db_bind_text(st, 4, res);
-    db_bind_i64(st, 5, time_now());
-    free(res);
-    int rc = db_step(st, err);
-    if (rc == DB_ROW)
-        *id_out = db_col_i64(st, 0);
-    db_done(st);
-    return rc == DB_ROW ? 0 : -1;
-}
-
 int store_datasource_op_finish(struct db *db, int64_t async_id, int64_t attempt, int64_t source_id,
                                bool ok, const char *result, const char *error_msg,
                                const char *expect_status, const char *new_status,

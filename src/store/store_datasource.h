@@ -79,12 +79,6 @@ int store_datasource_delete(struct db *db, int64_t id, struct mms_err *err);
  * 404 NotFound.DataSource, or 409 Conflict.DataSourceStopped when it is STOPPED or STOPPING. */
 int store_datasource_check_usable(struct db *db, int64_t source_id, struct mms_err *err);
 
-/* An async task that is finished when created (status DONE, progress 100, start = end =
- * create time): the record of an immediate operation (RENAME, UPDATE_CONFIG without test).
- * result: JSON (borrowed, NULL = none). */
-int store_async_create_done(struct db *db, int64_t source_id, const char *type, int64_t object_id,
-                            json_t *result, int64_t *id_out, struct mms_err *err);
-
 /* The final write of a DATASOURCE_* async task, in one transaction: store_async_finish(ok,
  * result, error_msg) fenced by (async_id, attempt), and, only when that lease still held and
  * new_status is not NULL, the source's status (and err_msg) set to new_status if it is still
