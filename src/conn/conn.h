@@ -140,6 +140,12 @@ struct conn_ops {
     int (*read_dest_open)(struct conn *c, const struct conn_target *t, const char *partition,
                           const struct conn_schema *schema, struct conn_reader **out,
                           struct mms_err *err);
+
+    /* Optional (NULL when a connector has nothing to show): the statements an open reader or
+     * writer runs, for the task log ("the SQL that was run is part of the action"). Borrowed;
+     * valid until the reader is closed or the writer committed/aborted. */
+    const char *(*reader_sql)(struct conn_reader *r);
+    const char *(*writer_sql)(struct conn_writer *w);
 };
 
 /* Every connector's struct conn starts with this. */
@@ -169,5 +175,6 @@ int conn_schema_from_json(json_t *j, struct conn_schema *out, struct mms_err *er
 
 /* Connectors. */
 extern const struct conn_ops conn_sqlite_ops;
+extern const struct conn_ops conn_pg_ops;
 
 #endif

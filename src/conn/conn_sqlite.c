@@ -71,6 +71,7 @@ struct sq_writer {
     char *path;
     size_t ncols;
     size_t pending; /* batch bytes inserted since the last commit */
+    char *sql;      /* the insert and the swap, for the task log */
 };
 
 static struct sq_conn *SQ(struct conn *c)
@@ -1067,6 +1068,7 @@ static void sq_writer_free(struct sq_writer *w)
     free(w->table);
     free(w->stage);
     free(w->path);
+    free(w->sql);
     free(w);
 }
 
@@ -1118,6 +1120,13 @@ static int sq_write_begin(struct conn *conn, const struct conn_target *t, const 
     }
     if (sq_exec(w->h, "BEGIN", "starting the staging transaction", err) < 0)
         goto out;
+    buf_adds(&sql, "; DROP TABLE IF EXISTS \"main\".");
+    sql_ident(&sql, w->table);
+    buf_adds(&sql, "; ALTER TABLE \"main\".");
+    sql_ident(&sql, w->stage);
+    buf_adds(&sql, " RENAME TO ");
+    sql_ident(&sql, w->table);
+    w->sql = buf_detach(&sql, NULL);
     rc = 0;
 out:
     conn_schema_release(&have);
@@ -1241,6 +1250,16 @@ out:
     return rc;
 }
 
+static const char *sq_reader_sql(struct conn_reader *reader)
+{
+    return sqlite3_sql(((struct sq_reader *)reader)->st);
+}
+
+static const char *sq_writer_sql(struct conn_writer *writer)
+{
+    return ((struct sq_writer *)writer)->sql;
+}
+
 static void sq_write_abort(struct conn_writer *writer)
 {
     struct sq_writer *w = (struct sq_writer *)writer;
@@ -1311,4 +1330,6 @@ const struct conn_ops conn_sqlite_ops = {
     .count_source = sq_count_source,
     .count_dest = sq_count_dest,
     .read_dest_open = sq_read_dest_open,
+    .reader_sql = sq_reader_sql,
+    .writer_sql = sq_writer_sql,
 };

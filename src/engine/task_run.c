@@ -569,6 +569,14 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
         rd = NULL;
         goto out;
     }
+    /* The log shows the statements that move the rows, when the connectors can say. */
+    const char *rsql = r->sops->reader_sql ? r->sops->reader_sql(rd) : NULL;
+    const char *wsql = r->dops->writer_sql ? r->dops->writer_sql(wr) : NULL;
+    if (rsql)
+        buf_printf(&what, "; source: %s", rsql);
+    if (wsql)
+        buf_printf(&what, "; destination: %s", wsql);
+    set_action(r, "%s", buf_str(&what));
     pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, (size_t)r->w->cfg->batch_bytes);
     piped = true;
     for (;;) {
@@ -675,8 +683,10 @@ static enum run_rc stage_data(struct run *r)
         buf_adds(&a, " -> ");
         name_dst(&a, r, NULL);
         rate_msg(&m, r->rows_done, r->bytes_done, time_mono_ms() - t0);
-        buf_printf(&m, "; 2 batches of at most %zu rows or %" PRId64 " bytes, atomic replace", rows,
-                   r->w->cfg->batch_bytes);
+        buf_printf(&m,
+                   "; memory: 2 row batches (one read ahead) of at most %zu rows or %" PRId64
+                   " bytes each; atomic replace",
+                   rows, r->w->cfg->batch_bytes);
         rc = run_write(r, "DATA_DONE", buf_str(&a), buf_str(&m));
         buf_release(&m);
         buf_release(&a);

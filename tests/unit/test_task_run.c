@@ -364,7 +364,9 @@ static void test_copy_count_verification(void **state)
         "SCHEMA_DONE | CREATE TABLE",
         "DATA_DOING | start data migration",
         "DATA_DOING | copy main.\"we\"\"ird tab.le \xc3\xbc\" -> proj.main.\"we\"\"ird tab.le "
-        "\xc3\xbc\" | 20006 rows",
+        "\xc3\xbc\"; source: SELECT \"id\",\"na me\"",
+        "; destination: INSERT INTO \"main\".\"__mms_stage_we\"\"ird tab.le \xc3\xbc\" VALUES",
+        "RENAME TO " TABLE_Q " | 20006 rows",
         "DATA_DONE | copy",
         "VERIFICATION_DOING | start verification | row counts",
         "VERIFICATION_DOING | SELECT COUNT(*) FROM \"main\"." TABLE_Q "; SELECT COUNT(*)",
