@@ -26,6 +26,8 @@ struct http_kv {
 struct http_req {
     const char *method;          /* "GET", "POST", ... */
     const char *path;            /* percent-decoded path without the query string */
+    const char *raw_uri;         /* the request target exactly as sent: raw path ? raw query
+                                    (what request signatures are computed over) */
     struct http_kv query[HTTP_MAX_QUERY_ARGS];
     size_t nquery;
     bool query_overflow;         /* more than HTTP_MAX_QUERY_ARGS arguments were sent */

@@ -33,9 +33,11 @@ struct http_server {
 
 struct req_state {
     struct http_req req;
+    char *raw_uri;
     char *body;
     size_t body_len, body_cap;
     bool too_large;
+    bool counted; /* included in the in-flight count (the handler saw it) */
     int64_t t0;
 };
 
@@ -118,9 +120,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct http_server *s = cls;
     struct req_state *st = *con_cls;
 
-    if (!st) {
-        st = xcalloc(1, sizeof *st);
-        st->t0 = time_mono_ms();
+    if (!st || !st->req.method) {
+        /* First call. The state was usually made by uri_seen() with the raw URI. */
+        if (!st) {
+            st = xcalloc(1, sizeof *st);
+            st->t0 = time_mono_ms();
+        }
+        st->req.raw_uri = st->raw_uri ? st->raw_uri : url;
         st->req.method = method;
         st->req.path = url;
         make_request_id(st->req.request_id);
@@ -128,6 +134,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &st->req);
         *con_cls = st;
         atomic_fetch_add(&s->inflight, 1);
+        st->counted = true;
         /* Refuse a declared oversized body before reading it. */
         const char *cl = http_req_header(&st->req, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->opts.max_body)
@@ -199,9 +206,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!st)
         return;
     free(st->body);
+    free(st->raw_uri);
+    if (st->counted)
+        atomic_fetch_sub(&s->inflight, 1);
     free(st);
     *con_cls = NULL;
-    atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* Called by MHD with the request target before it parses or decodes it: the raw URI is kept
+ * for request signatures, and the returned state becomes the request's *con_cls. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct req_state *st = xcalloc(1, sizeof *st);
+    st->t0 = time_mono_ms();
+    st->raw_uri = xstrdup(uri ? uri : "");
+    return st;
 }
 
 /* Percent-decoding for the path and query values. A decoded NUL would silently cut a string
@@ -303,6 +324,7 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            MHD_OPTION_URI_LOG_CALLBACK, uri_seen, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
