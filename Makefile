@@ -2,7 +2,7 @@
 # Two builds share the sources: build/rel (optimised) and build/asan (address+undefined sanitizers).
 
 CC      ?= cc
-PKGS     = libmicrohttpd jansson sqlite3 libpq libmariadb
+PKGS     = libmicrohttpd jansson sqlite3 libpq libmariadb libcrypto
 WARN     = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla -Wwrite-strings -Wpointer-arith
 ifeq ($(WERROR),1)

@@ -3,8 +3,8 @@
 # Called by `make run` and `make test`; installs only what is missing.
 set -euo pipefail
 
-BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libmariadb-dev libcurl4-openssl-dev sqlite3 curl"
-TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light postgresql-15 mariadb-server"
+BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libmariadb-dev libssl-dev libcurl4-openssl-dev sqlite3 curl"
+TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light postgresql-15 mariadb-server openssl clang libclang-rt-14-dev"
 
 want="$BUILD_PKGS"
 if [ "${1:-}" = "--test" ]; then want="$want $TEST_PKGS"; fi
@@ -15,6 +15,12 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
+
+# Node.js (the SDK compatibility suite): this machine image ships its own nodejs package with
+# npm inside; Debian's separate `npm` package would conflict with it, so look for the commands.
+if [ "${1:-}" = "--test" ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+    missing="$missing nodejs npm"
+fi
 
 if [ -z "$missing" ]; then
     exit 0
