@@ -18,7 +18,7 @@ ASAN_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address
 ASAN_LDFLAGS = -fsanitize=address,undefined
 
 LIB_SRC  = $(sort $(wildcard src/util/*.c src/http/*.c src/api/*.c src/store/*.c \
-                             src/engine/*.c src/conn/*.c))
+                             src/engine/*.c src/conn/*.c src/auth/*.c))
 CMD_SRC  = src/cmd/mmsd.c
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 
