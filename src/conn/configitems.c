@@ -81,6 +81,19 @@ static int check_project(const struct config_item *it, json_t *v, struct mms_err
     return 0;
 }
 
+/* A source protection limit (group "limits"): an integer from 0 (no limit) up to a bound that
+ * no real source reaches, so that rate arithmetic cannot overflow. */
+static int check_limit(const struct config_item *it, json_t *v, struct mms_err *err)
+{
+    json_int_t n = json_integer_value(v);
+    json_int_t max = strcmp(it->key, "limit.maxConcurrentTasks") == 0 ? 100000 : 1000000000000000;
+    if (n < 0 || n > max)
+        return mms_err_set(err, 400, "InvalidParameter.Config",
+                           "config item %s must be an integer from 0 (no limit) to %lld", it->key,
+                           (long long)max);
+    return 0;
+}
+
 /* ---- Schemas ---------------------------------------------------------------------------- */
 
 /* Destination items, shared by every type (group "destination"). clang-format cannot align the
@@ -90,11 +103,13 @@ static int check_project(const struct config_item *it, json_t *v, struct mms_err
     {                                                                                             \
         .key = "dst.url",                                                                         \
         .name = {"目标连接 URL", "Destination URL"},                                              \
-        .desc = {"迁移目标的连接 URL。目前支持 sqlite:///<绝对目录>（每个目标数据库是该目录下"    \
-                 "的 <project>.db 文件）；postgresql://、mysql://、file:/// 将在后续版本支持。",  \
-                 "Connection URL of the migration destination. Supported now: "                  \
-                 "sqlite:///<absolute directory> (each destination database is the file "        \
-                 "<project>.db in it); postgresql://, mysql:// and file:/// come later."},       \
+        .desc = {"迁移目标的连接 URL：sqlite:///<绝对目录>（每个目标数据库是该目录下的"            \
+                 "<project>.db 文件）、postgresql://用户:密码@主机:端口/、mysql://用户:密码@主机:" \
+                 "端口/ 或 file:///<绝对目录>?format=text|csv。",                                  \
+                 "Connection URL of the migration destination: sqlite:///<absolute directory> "  \
+                 "(each destination database is the file <project>.db in it), "                  \
+                 "postgresql://user:password@host:port/, mysql://user:password@host:port/ or "   \
+                 "file:///<absolute directory>?format=text|csv."},                               \
         .group = "destination",                                                                   \
         .type = CONFIG_STRING,                                                                    \
         .required = true,                                                                         \
@@ -116,6 +131,46 @@ static int check_project(const struct config_item *it, json_t *v, struct mms_err
         .placeholder = "warehouse",                                                               \
         .check = check_project,                                                                   \
     }
+
+/* Source protection, shared by every type (group "limits"; engine/limiter.h, docs/engine.md
+ * "Source protection"). All optional, 0 = no limit. */
+#define LIMIT_ITEMS                                                                               \
+    {                                                                                             \
+        .key = "limit.rowsPerSecond",                                                             \
+        .name = {"每秒行数上限", "Rows per second"},                                              \
+        .desc = {"本数据源所有迁移任务合计每秒最多读取的行数（本进程内共享），0 表示不限。",      \
+                 "Most rows per second read from this source by all its tasks together (shared "  \
+                 "in this process); 0 = no limit."},                                              \
+        .group = "limits",                                                                        \
+        .type = CONFIG_INT,                                                                       \
+        .placeholder = "200000",                                                                  \
+        .def = "0",                                                                               \
+        .check = check_limit,                                                                     \
+    },                                                                                            \
+    {                                                                                             \
+        .key = "limit.bytesPerSecond",                                                            \
+        .name = {"每秒字节数上限", "Bytes per second"},                                           \
+        .desc = {"本数据源所有迁移任务合计每秒最多读取的字节数（按内存中批次大小计），0 表示不限。",\
+                 "Most bytes per second read from this source by all its tasks together (as "    \
+                 "the in-memory size of the batches); 0 = no limit."},                            \
+        .group = "limits",                                                                        \
+        .type = CONFIG_INT,                                                                       \
+        .placeholder = "52428800",                                                                \
+        .def = "0",                                                                               \
+        .check = check_limit,                                                                     \
+    },                                                                                            \
+    {                                                                                             \
+        .key = "limit.maxConcurrentTasks",                                                        \
+        .name = {"最大并发任务数", "Maximum concurrent tasks"},                                   \
+        .desc = {"同时运行的本数据源迁移任务的最大数量，0 表示不限（仅受工作线程数限制）。",      \
+                 "Most migration tasks of this source running at once; 0 = no limit (only the "  \
+                 "number of workers)."},                                                          \
+        .group = "limits",                                                                        \
+        .type = CONFIG_INT,                                                                       \
+        .placeholder = "2",                                                                       \
+        .def = "0",                                                                               \
+        .check = check_limit,                                                                     \
+    }
 // clang-format on
 
 static const struct config_item sqlite_items[] = {
@@ -131,15 +186,82 @@ static const struct config_item sqlite_items[] = {
         .check = check_abs_path,
     },
     DST_ITEMS,
+    LIMIT_ITEMS,
     {.key = NULL},
 };
 
 /* One row per data-source type; listed only when conn_find(type) has a connector. */
+static const char *const files_formats[] = {"text", "csv", NULL};
+static const struct config_item files_items[] = {
+    {.key = "files.root", .name = {"仓库根目录", "Warehouse root directory"},
+     .desc = {"Hive 仓库布局的根目录的绝对路径：<根目录>/<库>.db/<表>/<k>=<v>/<文件>。",
+              "Absolute path of the root of the Hive warehouse layout: "
+              "<root>/<db>.db/<table>/<k>=<v>/<files>."},
+     .group = "basic", .type = CONFIG_STRING, .required = true,
+     .placeholder = "/data/warehouse", .check = check_abs_path},
+    {.key = "files.format", .name = {"文件格式", "File format"},
+     .desc = {"数据文件格式：text（Hive 文本，\\x01 分隔，\\N 为 NULL）或 csv（RFC 4180，带表头）。",
+              "Data file format: text (Hive text, \\x01-separated, \\N = NULL) or csv "
+              "(RFC 4180 with a header row)."},
+     .group = "basic", .type = CONFIG_STRING, .enums = files_formats,
+     .placeholder = "text", .def = "\"text\""},
+    DST_ITEMS,
+    LIMIT_ITEMS,
+    {.key = NULL},
+};
+
+/* Network database sources: the same shape for PostgreSQL and MySQL (prefix "pg." / "mysql."). */
+static const char *const pg_sslmodes[] = {"disable", "allow", "prefer", "require", "verify-ca",
+                                          "verify-full", NULL};
+static const char *const mysql_sslmodes[] = {"DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA",
+                                             "VERIFY_IDENTITY", NULL};
+// clang-format off
+#define NET_ITEMS(P, PORT, SSLMODES, SSLDEF)                                                      \
+    {.key = P "host", .name = {"主机", "Host"},                                                   \
+     .desc = {"数据库服务器的主机名或 IP 地址。", "Host name or IP address of the server."},         \
+     .group = "basic", .type = CONFIG_STRING, .required = true, .placeholder = "127.0.0.1"},     \
+    {.key = P "port", .name = {"端口", "Port"},                                                   \
+     .desc = {"数据库服务器的端口。", "Port of the server."},                                      \
+     .group = "basic", .type = CONFIG_INT, .placeholder = PORT, .def = PORT},                    \
+    {.key = P "user", .name = {"用户名", "User"},                                                 \
+     .desc = {"连接使用的用户名（只需读权限）。", "User to connect as (read access is enough)."},     \
+     .group = "basic", .type = CONFIG_STRING, .required = true, .placeholder = "mms"},           \
+    {.key = P "password", .name = {"密码", "Password"},                                           \
+     .desc = {"该用户的密码；任何接口都不会返回。", "Password of that user; never returned by any API."}, \
+     .group = "basic", .type = CONFIG_PASSWORD},                                                 \
+    {.key = P "database", .name = {"数据库", "Database"},                                         \
+     .desc = {"要迁移的数据库。", "Database to migrate from."},                                    \
+     .group = "basic", .type = CONFIG_STRING, .placeholder = "shop"},                            \
+    {.key = P "ssl_mode", .name = {"TLS 模式", "TLS mode"},                                        \
+     .desc = {"与服务器之间的 TLS 模式。", "TLS mode of the connection to the server."},            \
+     .group = "basic", .type = CONFIG_STRING, .enums = SSLMODES, .def = SSLDEF},                 \
+    {.key = P "connect_timeout", .name = {"连接超时（秒）", "Connect timeout (s)"},                 \
+     .desc = {"建立连接的超时时间（秒）。", "Seconds to wait for a connection."},                    \
+     .group = "basic", .type = CONFIG_INT, .placeholder = "10", .def = "10"}
+// clang-format on
+
+static const struct config_item pg_items[] = {
+    NET_ITEMS("pg.", "5432", pg_sslmodes, "\"prefer\""),
+    DST_ITEMS,
+    LIMIT_ITEMS,
+    {.key = NULL},
+};
+
+static const struct config_item mysql_items[] = {
+    NET_ITEMS("mysql.", "3306", mysql_sslmodes, "\"PREFERRED\""),
+    DST_ITEMS,
+    LIMIT_ITEMS,
+    {.key = NULL},
+};
+
 static const struct {
     const char *type;
     const struct config_item *items;
 } schemas[] = {
     {"SQLITE", sqlite_items},
+    {"FILES", files_items},
+    {"POSTGRESQL", pg_items},
+    {"MYSQL", mysql_items},
 };
 
 const struct config_item *configitems_find(const char *type)

@@ -11,6 +11,9 @@
 
 static const struct conn_ops *const all_ops[] = {
     &conn_sqlite_ops,
+    &conn_pg_ops,
+    &conn_files_ops,
+    &conn_mysql_ops,
     NULL,
 };
 

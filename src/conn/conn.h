@@ -176,5 +176,7 @@ int conn_schema_from_json(json_t *j, struct conn_schema *out, struct mms_err *er
 /* Connectors. */
 extern const struct conn_ops conn_sqlite_ops;
 extern const struct conn_ops conn_pg_ops;
+extern const struct conn_ops conn_files_ops;
+extern const struct conn_ops conn_mysql_ops;
 
 #endif

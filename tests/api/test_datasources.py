@@ -35,6 +35,9 @@ NULLABLE_FIELDS = {"region": str, "networklink": str, "errMsg": str, "lastUpdate
 CONFIG_ITEM_FIELDS = {"key": str, "name": str, "desc": str, "group": str, "type": str,
                       "required": bool, "enums": list}
 
+# Source protection items every type has (group "limits", optional; docs/engine.md).
+LIMIT_KEYS = ["limit.rowsPerSecond", "limit.bytesPerSecond", "limit.maxConcurrentTasks"]
+
 
 def uniq(prefix="ds"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
@@ -267,7 +270,7 @@ def test_get_without_and_with_config(mms, source_db, workdir):
     d = get_ds(mms, sid, withConfig="true")
     assert_datasource_shape(d, with_config=True)
     items = {c["key"]: c for c in d["config"]}
-    assert list(items) == ["sqlite.path", "dst.url", "dst.project"]
+    assert list(items) == ["sqlite.path", "dst.url", "dst.project"] + LIMIT_KEYS
     assert items["sqlite.path"]["value"] == os.path.abspath(source_db)
     assert items["dst.url"]["value"] == sqlite_url(os.path.join(workdir, "dst"))
     assert items["dst.project"]["value"] == "wh"
@@ -300,7 +303,7 @@ def test_secrets_are_never_echoed(mms, source_db, workdir):
     sid = create_ok(mms, source_db, workdir)
     wait_status(mms, sid)
     secret = "S3cr3t-pw-%s" % uuid.uuid4().hex[:6]
-    url = "postgresql://admin:%s@db.example:5432/warehouse" % secret
+    url = "oracle://admin:%s@db.example:5432/warehouse" % secret  # no connector: refused
     cfg = sqlite_config(source_db, os.path.join(workdir, "dst"))
     cfg["dst.url"] = url
     r = create(mms, {"name": uniq(), "type": "SQLITE", "config": cfg})
@@ -510,7 +513,7 @@ def test_update_config_is_merged_and_validated(mms, source_db, workdir):
     values = {c["key"]: c["value"] for c in d["config"]}
     assert values == {"sqlite.path": os.path.abspath(source_db),
                       "dst.url": sqlite_url(os.path.join(workdir, "dst")),
-                      "dst.project": "other"}
+                      "dst.project": "other", **{k: None for k in LIMIT_KEYS}}
     assert d["dstProject"] == "other"
 
     # Validated as a whole after the merge; a failure changes nothing.
@@ -722,14 +725,14 @@ def test_config_items(mms):
     en = mms.ok("GET", API + "/configItems", query={"sourceType": "sqlite", "lang": "en_US"})
     zh2 = mms.ok("GET", API + "/configItems", query={"sourceType": "SqLite", "lang": "zh_CN"})
     assert zh == zh2
-    assert [c["key"] for c in zh] == ["sqlite.path", "dst.url", "dst.project"]
+    assert [c["key"] for c in zh] == ["sqlite.path", "dst.url", "dst.project"] + LIMIT_KEYS
     assert [c["key"] for c in en] == [c["key"] for c in zh]
     for c in zh + en:
         for k, typ in CONFIG_ITEM_FIELDS.items():
             assert isinstance(c[k], typ), (k, c)
         assert c["type"] in ("string", "int", "boolean", "password", "map", "file")
         assert "value" in c and "placeHolder" in c and "subType" in c
-        assert c["required"] is True
+        assert c["required"] is (c["key"] not in LIMIT_KEYS)
     by_key = {c["key"]: c for c in en}
     assert by_key["sqlite.path"]["group"] == "basic"
     assert by_key["dst.url"]["group"] == "destination"

@@ -146,10 +146,19 @@ static void test_find(void **state)
     assert_string_equal(a[1].group, "destination");
     assert_string_equal(a[2].key, "dst.project");
     assert_string_equal(a[2].group, "destination");
-    assert_null(a[3].key);
+    /* Source protection limits, shared by every type: optional ints, 0 = no limit. */
+    static const char *const limits[] = {"limit.rowsPerSecond", "limit.bytesPerSecond",
+                                         "limit.maxConcurrentTasks"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(a[3 + i].key, limits[i]);
+        assert_string_equal(a[3 + i].group, "limits");
+        assert_int_equal(a[3 + i].type, CONFIG_INT);
+        assert_false(a[3 + i].required);
+    }
+    assert_null(a[6].key);
     char types[64];
     configitems_types(types, sizeof types);
-    assert_string_equal(types, "SQLITE");
+    assert_string_equal(types, "SQLITE, FILES, POSTGRESQL, MYSQL");
 }
 
 static void test_lang(void **state)
