@@ -60,6 +60,9 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 # `make run`: install, build, start mmsd on the embedded SQLite store in ./var.
 run: deps
 	@$(MAKE) --no-print-directory all
+	@echo "mmsd: every request must be signed. Create the first access key (admin; the secret is shown once):"
+	@echo "  bin/mmsd key create --admin --data-dir $${MMS_DATA_DIR:-./var}"
+	@echo "then sign requests with scripts/mms-curl (README.md, 'Five minutes with curl')."
 	./bin/mmsd --listen $${MMS_LISTEN:-127.0.0.1:8080} --data-dir $${MMS_DATA_DIR:-./var}
 
 # `make test`: install, build both flavours, run unit tests (ASan), API tests (against the

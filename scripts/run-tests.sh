@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test layers and prints each runner's summary line; exits non-zero if any failed.
 #   scripts/run-tests.sh            all layers
-#   scripts/run-tests.sh unit|api|e2e|fuzz
+#   scripts/run-tests.sh unit|api|e2e|sdk|fuzz
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -41,16 +41,19 @@ run_py() { # $1 = folder, $2 = mmsd binary
 case "$what" in
     unit) run_unit || rc=1 ;;
     fuzz) scripts/fuzz.sh "${FUZZ_SECONDS:-20}" || rc=1 ;;
+    sdk)  scripts/run-sdk-tests.sh || rc=1 ;;
     api)  run_py api build/asan/mmsd || rc=1 ;;
     e2e)  run_py e2e bin/mmsd || rc=1 ;;
     all)
         run_unit || rc=1
         run_py api build/asan/mmsd || rc=1
         run_py e2e bin/mmsd || rc=1
+        # The Alibaba Cloud SDK compatibility suite (Node.js, @alicloud/openapi-client, HTTPS).
+        scripts/run-sdk-tests.sh || rc=1
         # Bounded libFuzzer runs of the canonicaliser, the policy matcher and the partition
         # filter parser (FUZZ_SECONDS per target).
         scripts/fuzz.sh "${FUZZ_SECONDS:-20}" || rc=1
         ;;
-    *) echo "usage: $0 [unit|api|e2e|fuzz]"; exit 2 ;;
+    *) echo "usage: $0 [unit|api|e2e|sdk|fuzz]"; exit 2 ;;
 esac
 exit $rc

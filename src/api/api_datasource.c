@@ -442,7 +442,14 @@ void api_datasource_update(struct api_ctx *ctx)
             tested = merged;
         }
         if (test) {
-            params = json_pack("{s:O}", "config", tested);
+            /* The params row is in the store too: the tested config goes there sealed. */
+            json_t *sealed = json_deep_copy(tested);
+            if (store_datasource_config_seal(d.type, sealed, &err) < 0) {
+                json_decref(sealed);
+                fail_store(ctx, &err);
+                goto out;
+            }
+            params = json_pack("{s:o}", "config", sealed);
             if (store_async_create(ctx->db, id, "DATASOURCE_TEST", id, params, &async_id, &err) <
                 0) {
                 fail_store(ctx, &err);

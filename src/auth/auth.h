@@ -81,6 +81,8 @@ struct auth_ctx {
     const char *account;
     bool debug_signature;     /* include the server's string-to-sign in SignatureDoesNotMatch */
     const unsigned char *master_key; /* 32 bytes */
+    int64_t clock_skew_seconds; /* x-acs-date / date accepted within this of the server clock
+                                   (0 = 900); nonces are kept this long past their date */
 };
 
 /* The caller, once authenticated. */
@@ -98,5 +100,29 @@ int auth_authorize(const struct auth_ctx *a, struct db *db, const struct auth_ca
                    const char *api_name, int64_t source_id, struct mms_err *err);
 /* The data source ARN into out. */
 void auth_arn(const struct auth_ctx *a, int64_t source_id, char *out, size_t n);
+
+/* Added by the keys/enforcement work (auth.c): */
+
+/* The process-wide context the API layer uses (one server per process). Borrowed: a must
+ * outlive every request. auth_config() is NULL until auth_configure is called. */
+void auth_configure(const struct auth_ctx *a);
+const struct auth_ctx *auth_config(void);
+
+/* What a denial was about: for the accessDeniedDetail of a 403 Forbidden.RAM. */
+struct auth_denied {
+    char action[160];     /* "odps:GetMmsJob" */
+    char resource[320];   /* the ARN, or "*" */
+    bool explicit_deny;   /* a Deny statement matched (else no Allow matched) */
+};
+/* auth_authorize, also filling *denied (may be NULL) when it returns -1 with Forbidden.RAM. */
+int auth_authorize_detail(const struct auth_ctx *a, struct db *db,
+                          const struct auth_caller *caller, const char *api_name,
+                          int64_t source_id, struct auth_denied *denied, struct mms_err *err);
+/* For list filtering: allowed[i] = whether the caller's policies allow odps:<api_name> on the
+ * ARN of ids[i] (true for every id when auth is disabled). *any_star = whether they allow it
+ * on "*". */
+int auth_filter_sources(const struct auth_ctx *a, struct db *db, const struct auth_caller *caller,
+                        const char *api_name, const int64_t *ids, size_t n, bool *allowed,
+                        bool *any_star, struct mms_err *err);
 
 #endif

@@ -101,8 +101,12 @@ void exec_datasource_op(struct work *w, const char *type, json_t *params, int64_
 
     json_t *config = d.config;
     json_t *given = json_object_get(params, "config");
-    if (test && json_is_object(given))
+    if (test && json_is_object(given)) {
         config = given;
+        struct mms_err oerr = {0};
+        if (store_datasource_config_open(d.type, config, &oerr) < 0)
+            log_error("cannot decrypt the tested config's secrets: %s", oerr.msg);
+    }
     const struct config_item *items = configitems_find(d.type);
 
     struct mms_err src_err = {0}, dst_err = {0};

@@ -56,6 +56,9 @@ struct http_server_opts {
      * caller-supplied so the envelope stays the API layer's business. */
     char *(*error_body)(const char *request_id, int http, const char *code, const char *msg,
                         size_t *len);
+    /* HTTPS (GnuTLS through libmicrohttpd) when both are set: PEM files, read at start. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 };
 
 struct http_server;

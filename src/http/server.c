@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,6 +25,8 @@
 
 struct http_server {
     struct MHD_Daemon *d;
+    char *tls_cert;  /* PEM text, kept while the daemon runs */
+    char *tls_key;
     struct http_server_opts opts;
     http_handler_fn fn;
     void *app;
@@ -302,6 +305,44 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
     return 0;
 }
 
+/* Reads a whole PEM file (at most 1 MiB) that must contain `marker`. */
+static int read_pem(const char *path, const char *what, const char *marker, char **out,
+                    struct mms_err *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mms_err_set(err, 400, "InvalidConfig", "cannot open the TLS %s %s: %s", what,
+                           path, strerror(errno));
+    char *buf = xmalloc((size_t)1024 * 1024 + 1);
+    size_t n = fread(buf, 1, (size_t)1024 * 1024 + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n == 0 || n > (size_t)1024 * 1024) {
+        free(buf);
+        return mms_err_set(err, 400, "InvalidConfig", "the TLS %s %s is %s", what, path,
+                           bad ? "unreadable" : n == 0 ? "empty" : "larger than 1 MiB");
+    }
+    buf[n] = '\0';
+    if (!strstr(buf, marker)) {
+        free(buf);
+        return mms_err_set(err, 400, "InvalidConfig", "the TLS %s %s is not PEM (no %s line)",
+                           what, path, marker);
+    }
+    *out = buf;
+    return 0;
+}
+
+static void free_secret_text(char *s)
+{
+    if (s) {
+        volatile char *v = s;
+        while (*v)
+            *v++ = 0;
+        free(s);
+    }
+}
+
 int http_server_start(struct http_server **out, const struct http_server_opts *opts,
                       http_handler_fn fn, void *app, struct mms_err *err)
 {
@@ -321,6 +362,26 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
                      MHD_USE_ERROR_LOG | MHD_USE_POLL | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    bool use_tls = opts->tls_cert_file && opts->tls_cert_file[0];
+    if (use_tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            free(s);
+            return mms_err_set(err, 400, "InvalidConfig",
+                               "this libmicrohttpd was built without TLS support");
+        }
+        if (read_pem(opts->tls_cert_file, "certificate", "-----BEGIN CERTIFICATE-----",
+                     &s->tls_cert, err) < 0 ||
+            read_pem(opts->tls_key_file, "key", "PRIVATE KEY-----", &s->tls_key, err) < 0) {
+            free_secret_text(s->tls_cert);
+            free(s);
+            return -1;
+        }
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
@@ -331,9 +392,18 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
                             MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_seconds,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+                            MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
     if (!s->d) {
+        free_secret_text(s->tls_cert);
+        free_secret_text(s->tls_key);
         free(s);
+        if (use_tls)
+            return mms_err_set(err, 500, "InternalError",
+                               "cannot start HTTPS on %s: the port is taken, or the "
+                               "certificate %s and key %s are invalid or do not match (see "
+                               "the libmicrohttpd message above)",
+                               opts->listen, opts->tls_cert_file, opts->tls_key_file);
         return mms_err_set(err, 500, "InternalError", "cannot listen on %s (in use?)",
                            opts->listen);
     }
@@ -363,5 +433,7 @@ void http_server_stop(struct http_server *s, int grace_seconds)
         log_warn("http: stopping with %ld requests still in flight after %ds", left,
                  grace_seconds);
     MHD_stop_daemon(s->d);
+    free_secret_text(s->tls_cert);
+    free_secret_text(s->tls_key);
     free(s);
 }

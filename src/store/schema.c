@@ -19,7 +19,8 @@ const char *const store_schema_sql[] = {
     "  config TEXT NOT NULL DEFAULT '{}',"      /* JSON object {key: value} */
     "  scan_id INTEGER,"                         /* latest scan */
     "  create_time INTEGER NOT NULL,"
-    "  last_update_time INTEGER"                 /* last finished metadata scan */
+    "  last_update_time INTEGER,"                /* last finished metadata scan */
+    "  max_tasks INTEGER NOT NULL DEFAULT 0"     /* config limit.maxConcurrentTasks, 0 = no limit */
     ");",
     "CREATE TABLE IF NOT EXISTS db ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -134,7 +135,11 @@ const char *const store_schema_sql[] = {
     "  rows_total INTEGER NOT NULL DEFAULT 0,"   /* from the scan, for progress */
     "  error_msg TEXT,"
     "  lease_owner TEXT, lease_until INTEGER, attempt INTEGER NOT NULL DEFAULT 0,"
-    "  create_time INTEGER NOT NULL, start_time INTEGER, end_time INTEGER"
+    "  create_time INTEGER NOT NULL, start_time INTEGER, end_time INTEGER,"
+    /* Automatic retry after a transient failure (engine/retry.h), all Unix ms: */
+    "  next_attempt_at INTEGER,"                 /* not claimed before; NULL = at once */
+    "  retry_count INTEGER NOT NULL DEFAULT 0,"  /* automatic retries since the last final status */
+    "  first_failure_at INTEGER"                 /* start of the retry budget */
     ");",
     "CREATE INDEX IF NOT EXISTS task_job ON task(job_id);",
     "CREATE INDEX IF NOT EXISTS task_source ON task(source_id);",
@@ -160,5 +165,26 @@ const char *const store_schema_sql[] = {
     "  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'scan');",
     "INSERT INTO sqlite_sequence(name, seq) SELECT 'async_task', 1000000"
     "  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'async_task');",
+    /* Access keys (issue 4): the secret is encrypted under the master key ("enc:v1:...");
+     * status Active|Inactive. Policies: RAM policy documents by name. Nonces: each signature
+     * nonce once until its request's date window has passed. */
+    "CREATE TABLE IF NOT EXISTS access_key ("
+    "  id TEXT PRIMARY KEY,"
+    "  secret TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'Active',"
+    "  create_time INTEGER NOT NULL"
+    ");",
+    "CREATE TABLE IF NOT EXISTS key_policy ("
+    "  key_id TEXT NOT NULL REFERENCES access_key(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  document TEXT NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_id, name)"
+    ");",
+    "CREATE TABLE IF NOT EXISTS auth_nonce ("
+    "  nonce TEXT PRIMARY KEY,"
+    "  expires_at INTEGER NOT NULL"
+    ");",
+    "CREATE INDEX IF NOT EXISTS auth_nonce_expiry ON auth_nonce(expires_at);",
     NULL,
 };

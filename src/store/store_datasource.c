@@ -1,5 +1,9 @@
 /* Data sources: rows, counters and the fenced final write of the DATASOURCE_* operations. */
 #include "store/store_datasource.h"
+#include "util/log.h"
+#include "conn/configitems.h"
+#include "auth/secret.h"
+#include "auth/auth.h"
 #include "store/store_asynctask.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -66,6 +70,9 @@ static void read_row(struct db_stmt *st, struct datasource *d)
         json_decref(d->config);
         d->config = json_object();
     }
+    struct mms_err e = {0};
+    if (store_datasource_config_open(d->type, d->config, &e) < 0)
+        log_error("data source %lld: cannot decrypt its secrets: %s", (long long)d->id, e.msg);
     d->scan_id = db_col_null(st, 8) ? 0 : db_col_i64(st, 8);
     d->scan_status = text_or_null(st, 9);
     d->scan_err_msg = text_or_null(st, 10);
@@ -211,10 +218,39 @@ int store_datasource_name_taken(struct db *db, const char *name, int64_t except_
     return 0;
 }
 
-static char *config_text(json_t *config)
+static const unsigned char *master_key(void)
 {
-    char *s = config ? json_dumps(config, JSON_COMPACT) : NULL;
-    return s ? s : xstrdup("{}");
+    const struct auth_ctx *a = auth_config();
+    return a ? a->master_key : NULL;
+}
+
+int store_datasource_config_seal(const char *type, json_t *config, struct mms_err *err)
+{
+    return secret_config_seal(master_key(), configitems_find(type), config, err);
+}
+
+int store_datasource_config_open(const char *type, json_t *config, struct mms_err *err)
+{
+    return secret_config_unseal(master_key(), configitems_find(type), config, err);
+}
+
+/* The stored text of a config: a copy with its secrets sealed. NULL with err on failure. */
+static char *config_text(const char *type, json_t *config, struct mms_err *err)
+{
+    json_t *copy = config ? json_deep_copy(config) : json_object();
+    char *s = NULL;
+    if (store_datasource_config_seal(type, copy, err) == 0)
+        s = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    return s;
+}
+
+/* datasource.max_tasks mirrors config item limit.maxConcurrentTasks (0 = no limit), so that
+ * the task claim (engine.c) can read it without parsing JSON; every config write sets both. */
+static int64_t config_max_tasks(json_t *config)
+{
+    json_t *v = config ? json_object_get(config, "limit.maxConcurrentTasks") : NULL;
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
 }
 
 int store_datasource_insert(struct db *db, const char *name, const char *type, const char *region,
@@ -222,12 +258,16 @@ int store_datasource_insert(struct db *db, const char *name, const char *type, c
                             int64_t *id_out, struct mms_err *err)
 {
     static const char sql[] =
-        "INSERT INTO datasource (name, type, region, networklink, status, config, create_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+        "INSERT INTO datasource (name, type, region, networklink, status, config, create_time,"
+        " max_tasks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
     struct db_stmt *st = db_prepare(db, sql, err);
     if (!st)
         return -1;
-    char *cfg = config_text(config);
+    char *cfg = config_text(type, config, err);
+    if (!cfg) {
+        db_done(st);
+        return -1;
+    }
     db_bind_text(st, 1, name);
     db_bind_text(st, 2, type);
     db_bind_text(st, 3, region ? region : "");
@@ -235,6 +275,7 @@ int store_datasource_insert(struct db *db, const char *name, const char *type, c
     db_bind_text(st, 5, status);
     db_bind_text(st, 6, cfg);
     db_bind_i64(st, 7, time_now());
+    db_bind_i64(st, 8, config_max_tasks(config));
     free(cfg);
     int rc = db_step(st, err);
     if (rc == DB_ROW)
@@ -268,13 +309,31 @@ int store_datasource_set_status(struct db *db, int64_t id, const char *status, c
 
 int store_datasource_set_config(struct db *db, int64_t id, json_t *config, struct mms_err *err)
 {
-    static const char sql[] = "UPDATE datasource SET config = $1 WHERE id = $2";
-    struct db_stmt *st = db_prepare(db, sql, err);
+    static const char type_sql[] = "SELECT type FROM datasource WHERE id = $1";
+    static const char sql[] = "UPDATE datasource SET config = $1, max_tasks = $2 WHERE id = $3";
+    char type[32] = "";
+    struct db_stmt *st = db_prepare(db, type_sql, err);
     if (!st)
         return -1;
-    char *cfg = config_text(config);
+    db_bind_i64(st, 1, id);
+    int trc = db_step(st, err);
+    if (trc == DB_ROW)
+        snprintf(type, sizeof type, "%s", db_col_text(st, 0));
+    db_done(st);
+    if (trc < 0)
+        return -1;
+    if (trc == DB_DONE)
+        return 1;
+    if (!(st = db_prepare(db, sql, err)))
+        return -1;
+    char *cfg = config_text(type, config, err);
+    if (!cfg) {
+        db_done(st);
+        return -1;
+    }
     db_bind_text(st, 1, cfg);
-    db_bind_i64(st, 2, id);
+    db_bind_i64(st, 2, config_max_tasks(config));
+    db_bind_i64(st, 3, id);
     free(cfg);
     return one_row(db, st, err);
 }

@@ -79,6 +79,14 @@ int store_datasource_delete(struct db *db, int64_t id, struct mms_err *err);
  * 404 NotFound.DataSource, or 409 Conflict.DataSourceStopped when it is STOPPED or STOPPING. */
 int store_datasource_check_usable(struct db *db, int64_t source_id, struct mms_err *err);
 
+/* Secrets at rest: the `password` items of a data source's config are kept encrypted under the
+ * master key (src/auth/secret.h, "enc:v1:..."). seal encrypts them in place before a config is
+ * written anywhere in the store (datasource.config, async task params); open decrypts them in
+ * place after it is read, for the connectors. Both are no-ops while no master key is
+ * configured (unit tests). 0, or -1 with err. */
+int store_datasource_config_seal(const char *type, json_t *config, struct mms_err *err);
+int store_datasource_config_open(const char *type, json_t *config, struct mms_err *err);
+
 /* The final write of a DATASOURCE_* async task, in one transaction: store_async_finish(ok,
  * result, error_msg) fenced by (async_id, attempt), and, only when that lease still held and
  * new_status is not NULL, the source's status (and err_msg) set to new_status if it is still

@@ -1,5 +1,6 @@
 /* Metadata scans: the scan rows and the catalog writes of a scan. See store_scan.h. */
 #include "store/store_scan.h"
+#include "store/store_datasource.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -277,6 +278,8 @@ int store_scan_source(struct db *db, int64_t source_id, char **type, json_t **co
         }
     }
     db_done(st);
+    if (rc == DB_ROW && store_datasource_config_open(*type, *config, err) < 0)
+        return -1;
     return rc < 0 ? -1 : rc == DB_ROW ? 0 : 1;
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_INT };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
 
 struct opt {
     const char *name;   /* flag name (--name) and config-file key */
@@ -21,6 +21,7 @@ struct opt {
 
 #define S(field) OPT_STR, offsetof(struct mms_config, field)
 #define I(field) OPT_INT, offsetof(struct mms_config, field)
+#define B(field) OPT_BOOL, offsetof(struct mms_config, field)
 
 /* The one table. Keep it sorted roughly by how often people touch it. */
 static const struct opt options[] = {
@@ -66,6 +67,21 @@ static const struct opt options[] = {
      "a task holds at most this many partitions"},
     {"split-bytes", "MMS_SPLIT_BYTES", I(split_bytes), "5368709120", 1048576,
      INT64_MAX, "a task holds at most this many bytes of partitions"},
+    {"insecure-no-auth", "MMS_INSECURE_NO_AUTH", B(insecure_no_auth), "false", 0, 1,
+     "serve requests WITHOUT authentication (development only; refused unless --listen is a "
+     "loopback address)"},
+    {"tls-cert", "MMS_TLS_CERT", S(tls_cert), "", 0, 0,
+     "PEM certificate (chain) file: serve HTTPS (needs --tls-key)"},
+    {"tls-key", "MMS_TLS_KEY", S(tls_key), "", 0, 0,
+     "PEM private key file of --tls-cert"},
+    {"region", "MMS_REGION", S(region), "cn-hangzhou", 0, 0,
+     "region id in data source ARNs acs:odps:<region>:<account>:mmsdatasource/<id>"},
+    {"account-id", "MMS_ACCOUNT_ID", S(account_id), "0", 0, 0,
+     "account id in data source ARNs"},
+    {"auth-debug-signature", "MMS_AUTH_DEBUG_SIGNATURE", B(auth_debug_signature), "false", 0,
+     1, "SignatureDoesNotMatch errors include the server's string-to-sign (debugging)"},
+    {"clock-skew-seconds", "MMS_CLOCK_SKEW_SECONDS", I(clock_skew_seconds), "900", 1, 86400,
+     "signed requests must be dated within this many seconds of the server clock"},
 };
 
 #define NOPTS (sizeof options / sizeof options[0])
@@ -86,6 +102,18 @@ static int set(struct mms_config *cfg, const struct opt *o, const char *val, con
         char **dst = (char **)(base + o->offset);
         free(*dst);
         *dst = xstrdup(val);
+        return 0;
+    }
+    if (o->type == OPT_BOOL) {
+        int64_t b;
+        if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 || strcmp(val, "yes") == 0)
+            b = 1;
+        else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 || strcmp(val, "no") == 0)
+            b = 0;
+        else
+            return mms_err_set(err, 400, "InvalidConfig",
+                               "%s: %s must be true or false, got '%s'", origin, o->name, val);
+        *(int64_t *)(base + o->offset) = b;
         return 0;
     }
     char *end = NULL;
@@ -149,7 +177,8 @@ static int load_file(struct mms_config *cfg, const char *path, struct mms_err *e
 
 void config_usage(FILE *out)
 {
-    fprintf(out, "usage: mmsd [options]\n\n"
+    fprintf(out, "usage: mmsd [options]\n"
+                 "       mmsd key|policy ... (access keys and policies: mmsd key help)\n\n"
                  "Options (each also from its environment variable or the config file):\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &options[i];
@@ -166,6 +195,34 @@ int config_parse_offset(const char *s, int *seconds)
         s[6] != '\0' || h > 14 || m > 59 || h < 0 || m < 0)
         return -1;
     *seconds = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return 0;
+}
+
+int config_listen_is_loopback(const char *listen)
+{
+    char host[256];
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *rb = strchr(listen, ']');
+        if (!rb || (size_t)(rb - listen - 1) >= sizeof host)
+            return 0;
+        memcpy(host, listen + 1, (size_t)(rb - listen - 1));
+        host[rb - listen - 1] = '\0';
+        return strcmp(host, "::1") == 0;
+    }
+    colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (n == 0 || n >= sizeof host)
+        return 0;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        return 1;
+    unsigned a, b, c, d;
+    char extra;
+    if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 &&
+        c < 256 && d < 256)
+        return 1;
     return 0;
 }
 
@@ -209,6 +266,8 @@ int config_load(struct mms_config *cfg, int argc, char **argv, struct mms_err *e
             return mms_err_set(err, 400, "InvalidConfig", "unknown option '--%.*s' (see --help)",
                                (int)n, a);
         const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->type == OPT_BOOL)
+            val = "true"; /* a bare flag */
         if (!val) {
             if (i + 1 >= argc)
                 return mms_err_set(err, 400, "InvalidConfig", "option --%s needs a value",
@@ -229,6 +288,18 @@ int config_load(struct mms_config *cfg, int argc, char **argv, struct mms_err *e
         return mms_err_set(err, 400, "InvalidConfig", "log-format must be text|json");
     if (cfg->page_size_default > cfg->page_size_max)
         return mms_err_set(err, 400, "InvalidConfig", "page-size-default exceeds page-size-max");
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+        return mms_err_set(err, 400, "InvalidConfig",
+                           "--tls-cert and --tls-key go together: give both or neither");
+    if (!cfg->region[0] || strpbrk(cfg->region, ":/*?") || !cfg->account_id[0] ||
+        strpbrk(cfg->account_id, ":/*?"))
+        return mms_err_set(err, 400, "InvalidConfig",
+                           "region and account-id must be non-empty, without : / * ?");
+    if (cfg->insecure_no_auth && !config_listen_is_loopback(cfg->listen))
+        return mms_err_set(err, 400, "InvalidConfig",
+                           "--insecure-no-auth is refused: --listen %s is not a loopback address "
+                           "(127.0.0.0/8, ::1, localhost)",
+                           cfg->listen);
     if (cfg->store[0] == '\0') {
         free(cfg->store);
         cfg->store = xasprintf("%s/mms.db", cfg->data_dir);

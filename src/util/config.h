@@ -32,6 +32,14 @@ struct mms_config {
     int64_t batch_rows;      /* row batch cap in rows */
     int64_t split_partitions;/* at most this many partitions per task */
     int64_t split_bytes;     /* at most this many bytes per task (an oversized partition alone) */
+    /* Security (issue 4; docs/security.md) */
+    int64_t insecure_no_auth;     /* 1: no authentication (loopback listen addresses only) */
+    char *tls_cert;               /* PEM certificate chain file; "" = plain HTTP */
+    char *tls_key;                /* PEM private key file; both or neither */
+    char *region;                 /* region id in resource ARNs */
+    char *account_id;             /* account id in resource ARNs */
+    int64_t auth_debug_signature; /* 1: SignatureDoesNotMatch shows the server's string-to-sign */
+    int64_t clock_skew_seconds;   /* request dates accepted within this of the server clock */
 };
 
 /* Fills cfg from defaults, file, env and argv. Returns 0; 1 when --help or --version was
@@ -41,5 +49,8 @@ void config_release(struct mms_config *cfg);
 void config_usage(FILE *out);
 /* Parses "+HH:MM"/"-HH:MM" into seconds east of UTC; -1 if malformed. */
 int config_parse_offset(const char *s, int *seconds);
+/* Whether a listen address ("127.0.0.1:8080", "[::1]:8080", "localhost:8080") names only the
+ * loopback interface (127.0.0.0/8, ::1, localhost). ":8080" (all interfaces) is not. */
+int config_listen_is_loopback(const char *listen);
 
 #endif

@@ -11,6 +11,11 @@ Fixtures (tests/lib/mmsd_pytest.py has the details):
   fresh_mms     the same, one server per test
   mmsd_factory  start servers with extra arguments or a given data directory
   workdir, make_sqlite, source_db   temporary files and SQLite sources
+
+Authentication is on: every server gets an admin access key before it starts and mms.call()
+signs each request with it (ACS3-HMAC-SHA256). mms.call(..., auth=False) sends a request
+unsigned, auth=(id, secret) signs with another key, sign={...} / tamper=fn make bad requests;
+mms.create_key(), mms.attach_policy(), mms.cli() manage keys (tests/lib/mmsd.py).
 """
 import os
 import sys

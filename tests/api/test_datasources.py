@@ -754,3 +754,50 @@ def test_config_items_bad_params(mms):
                           query={"sourceType": "SQLITE", "lang": "de_DE"}),
                  400, "InvalidParameter.Lang")
     assert b["message"]
+
+
+def test_passwords_are_encrypted_at_rest_and_masked(mms, workdir):
+    """A POSTGRESQL source's pg.password: stored sealed under the master key (never the clear
+    text in the store file), masked in every response, absent from the log; keeping "******"
+    on UPDATE_CONFIG keeps the stored secret."""
+    from mmsd import register_secret
+    secret = register_secret("pg-Secret-%s" % uuid.uuid4().hex[:8])
+    cfg = {"pg.host": "127.0.0.1", "pg.port": 1, "pg.user": "mms", "pg.password": secret,
+           "pg.database": "shop", "pg.connect_timeout": 1,
+           "dst.url": sqlite_url(os.path.join(workdir, "dst-enc")), "dst.project": "p"}
+    status, body, _ = create(mms, {"name": uniq("pg"), "type": "POSTGRESQL", "config": cfg})
+    assert status == 200, body
+    sid = body["data"]["dataSourceId"]
+    # Nothing listens on port 1: the start fails, with a message that has no secret.
+    d = wait_status(mms, sid)
+    assert d["status"] == "START_FAILED", d
+    assert secret not in json.dumps(d)
+    got = get_ds(mms, sid, withConfig="true")
+    items = {c["key"]: c for c in got["config"]}
+    assert items["pg.password"]["value"] == "******"
+    assert secret not in json.dumps(got)
+
+    def stored():
+        with sqlite3.connect(os.path.join(mms.data_dir, "mms.db")) as db:
+            return json.loads(db.execute("SELECT config FROM datasource WHERE id = ?",
+                                         (sid,)).fetchone()[0])
+    raw = stored()
+    assert raw["pg.password"].startswith("enc:v1:"), raw
+    assert secret not in json.dumps(raw)
+    # "******" keeps the stored value (re-sealed, same secret underneath).
+    status, body, _ = update(mms, sid, {"action": "UPDATE_CONFIG",
+                                        "config": dict(cfg, **{"pg.password": "******",
+                                                               "pg.port": 2})})
+    assert status == 200, body
+    raw2 = stored()
+    assert raw2["pg.password"].startswith("enc:v1:") and raw2["pg.port"] == 2
+    assert secret not in json.dumps(raw2)
+    # The async test of the stored config runs with the decrypted secret and stores none.
+    status, body, _ = update(mms, sid, {"test": True})
+    assert status == 200, body
+    t = mms.wait_async(sid, body["data"]["asyncTaskId"])
+    assert t["status"] == "FAILED" and secret not in json.dumps(t)
+    with sqlite3.connect(os.path.join(mms.data_dir, "mms.db")) as db:
+        for (params,) in db.execute("SELECT params FROM async_task WHERE source_id = ?", (sid,)):
+            assert params is None or secret not in params
+    assert secret not in mms.log_text()

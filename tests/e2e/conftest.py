@@ -7,6 +7,9 @@ Fixtures: everything of tests/lib/mmsd_pytest.py (fresh_mms, mmsd_factory, workd
   crash_source  (session) the same with a bigger big table ($MMS_E2E_CRASH_ROWS, default
                 4,000,000) for the kill -9 and stop/start tests
   small_source  the same without the big table, in the test's workdir
+
+Every request is signed with the server's admin access key (tests/lib/mmsd.py), as with
+authentication on in production.
 """
 import os
 import shutil

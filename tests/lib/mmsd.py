@@ -10,26 +10,51 @@ Python 3 standard library only.
     srv.stop()                   # SIGTERM; raises MmsdError unless the exit code is 0
 
 Every instance logs (stdout and stderr) to <data dir>/mmsd.log; log_tail() shows its end.
+
+Authentication: before its first start, an instance creates an admin access key with
+`mmsd key create --admin --json --data-dir D` (srv.key = (id, secret)) and call() signs every
+request with ACS3-HMAC-SHA256 as the Alibaba Cloud SDKs do (sign_request below, standard
+library only). Pass auth=False to Mmsd() for a server started with --insecure-no-auth, and to
+call() to send a request unsigned; call(auth=(id, secret)) signs with another key;
+call(sign={...}) overrides what is signed (algo "ACS3"|"ROA", date, nonce, signed_headers,
+content_sha256); call(tamper=fn) changes (url, data, headers) after signing. srv.cli(...) runs
+`mmsd key|policy ...` on the instance's data dir; every secret it printed is in srv.secrets.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 API = "/api/v1/mms"
 
 # Instances started and not yet stopped: conftest hooks print their log tails on failure.
 LIVE = []
+
+# Every secret the tests of this process created or sent (access key secrets from cli(),
+# data-source passwords registered by tests): no mmsd log may contain any of them
+# (Mmsd.secrets_in_log, checked by the pytest fixtures before a data directory is removed).
+SECRETS = []
+
+
+def register_secret(s):
+    if s and s not in SECRETS:
+        SECRETS.append(s)
+    return s
 
 ASYNC_TERMINAL = ("DONE", "FAILED")
 SCAN_TERMINAL = ("SCAN_DONE", "SCAN_FAILED")
@@ -76,11 +101,94 @@ def sqlite_url(directory):
     return "sqlite://" + os.path.abspath(directory)
 
 
+# ---- Request signatures (what @alicloud/openapi-client and the other SDKs send) -------------
+
+def _rfc3986(b):
+    return urllib.parse.quote(b, safe="-_.~")
+
+
+def _query_pairs(raw_query):
+    """Decoded (key bytes, value bytes) of a raw query, repeated keys merged with ','."""
+    merged = {}
+    order = []
+    for field in (raw_query or "").split("&"):
+        if not field:
+            continue
+        k, _, v = field.partition("=")
+        kb = urllib.parse.unquote_to_bytes(k.replace("+", " "))
+        vb = urllib.parse.unquote_to_bytes(v.replace("+", " "))
+        if kb in merged:
+            merged[kb] += b"," + vb
+        else:
+            merged[kb] = vb
+            order.append(kb)
+    return sorted(merged.items())
+
+
+def acs3_string_to_sign(method, raw_path, raw_query, headers, signed_headers, content_sha256):
+    """headers: {lower-case name: value}. Returns the string to sign (bytes)."""
+    uri = raw_path.replace("+", "%20").replace("*", "%2A").replace("%7E", "~")
+    query = b"&".join(k + b"=" + _rfc3986(v).encode() for k, v in _query_pairs(raw_query))
+    canon_headers = "".join("%s:%s\n" % (h, headers[h].strip()) for h in signed_headers)
+    canonical = b"\n".join([method.encode(), uri.encode(), query,
+                            canon_headers.encode("utf-8"),
+                            ";".join(signed_headers).encode(), content_sha256.encode()])
+    return b"ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical).hexdigest().encode()
+
+
+def roa_string_to_sign(method, raw_path, raw_query, headers):
+    parts = [method] + [headers.get(h, "").strip() for h in
+                        ("accept", "content-md5", "content-type", "date")]
+    s = "\n".join(parts) + "\n"
+    for h in sorted(k for k in headers if k.startswith("x-acs-")):
+        s += "%s:%s\n" % (h, headers[h].strip())
+    res = raw_path.encode()
+    pairs = _query_pairs(raw_query)
+    if pairs:
+        res += b"?" + b"&".join(k + b"=" + v for k, v in pairs)
+    return s.encode("utf-8") + res
+
+
+def sign_request(method, target, headers, body, key, opts=None):
+    """Signs one request. target = raw path[?raw query]; headers = {name: value} (must hold
+    host); body = bytes or None; key = (id, secret). Returns a new headers dict with lower-case
+    names. opts: algo ("ACS3" default, or "ROA"), date, nonce, signed_headers (list),
+    content_sha256 (sent instead of the real digest), action."""
+    opts = dict(opts or {})
+    ak, secret = key
+    h = {k.lower(): v for k, v in headers.items()}
+    raw_path, _, raw_query = target.partition("?")
+    body = body or b""
+    nonce = opts.get("nonce") or uuid.uuid4().hex
+    h.setdefault("x-acs-version", "2022-01-04")
+    h.setdefault("x-acs-action", opts.get("action", "Mms"))
+    h["x-acs-signature-nonce"] = nonce
+    if opts.get("algo", "ACS3") == "ROA":
+        h["date"] = opts.get("date") or time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                                     time.gmtime())
+        h["x-acs-signature-method"] = "HMAC-SHA1"
+        h["x-acs-signature-version"] = "1.0"
+        h.setdefault("accept", "application/json")
+        sts = roa_string_to_sign(method, raw_path, raw_query, h)
+        sig = base64.b64encode(hmac.new(secret.encode(), sts, hashlib.sha1).digest()).decode()
+        h["authorization"] = "acs %s:%s" % (ak, sig)
+        return h
+    h["x-acs-date"] = opts.get("date") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    h["x-acs-content-sha256"] = opts.get("content_sha256") or hashlib.sha256(body).hexdigest()
+    signed = opts.get("signed_headers") or sorted(
+        k for k in h if k == "host" or k == "content-type" or k.startswith("x-acs-"))
+    sts = acs3_string_to_sign(method, raw_path, raw_query, h, signed, h["x-acs-content-sha256"])
+    sig = hmac.new(secret.encode(), sts, hashlib.sha256).hexdigest()
+    h["authorization"] = "ACS3-HMAC-SHA256 Credential=%s,SignedHeaders=%s,Signature=%s" % (
+        ak, ";".join(signed), sig)
+    return h
+
+
 class Mmsd:
     """One mmsd process on a data directory. Restartable on the same directory."""
 
     def __init__(self, binary=None, data_dir=None, args=(), env=None, lease_seconds=3,
-                 poll_ms=50, keep_data_dir=None):
+                 poll_ms=50, keep_data_dir=None, auth=None, tls=None):
         self.binary = binary or binary_path()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mms-test-")
@@ -95,12 +203,57 @@ class Mmsd:
         self.log_path = os.path.join(self.data_dir, "mmsd.log")
         self._log = None
         self.starts = 0
+        # auth: None = on unless args hold --insecure-no-auth.
+        self.auth = ("--insecure-no-auth" not in self.args) if auth is None else auth
+        self.key = None         # (id, secret) of the admin key call() signs with
+        self.secrets = []       # every access key secret created through cli()
+        self.tls = tls          # (cert file, key file): serve HTTPS, trust that certificate
+        if tls:
+            self.args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
 
     # ---- process ------------------------------------------------------------------------
 
     @property
     def base(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def _ssl(self):
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.tls[0])
+        ctx.check_hostname = False  # the test certificate names localhost/127.0.0.1
+        return ctx
+
+    # ---- access keys (mmsd key|policy) ------------------------------------------------------
+
+    def cli(self, *args, check=True):
+        """Runs `mmsd <args> --data-dir <data dir>`; returns the CompletedProcess (text)."""
+        cmd = [self.binary] + list(args) + ["--data-dir", self.data_dir]
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           env=self._env(), cwd=ROOT, timeout=60)
+        m = re.search(r'"accessKeySecret": "([^"]+)"', p.stdout) or re.search(
+            r"AccessKeySecret: *(\S+)", p.stdout)
+        if m:
+            self.secrets.append(m.group(1))
+            register_secret(m.group(1))
+        if check and p.returncode != 0:
+            raise MmsdError("%s -> exit %d\nstdout: %s\nstderr: %s"
+                            % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def create_key(self, admin=False):
+        """A new access key; returns (id, secret)."""
+        os.makedirs(self.data_dir, exist_ok=True)
+        args = ["key", "create", "--json"] + (["--admin"] if admin else [])
+        d = json.loads(self.cli(*args).stdout)
+        return d["accessKeyId"], d["accessKeySecret"]
+
+    def attach_policy(self, key_id, policy, name="p"):
+        """Attaches a policy (dict or JSON text) to a key."""
+        path = os.path.join(self.data_dir, "policy-%s-%s.json" % (key_id, name))
+        with open(path, "w") as f:
+            f.write(policy if isinstance(policy, str) else json.dumps(policy))
+        return self.cli("policy", "attach", "--key", key_id, "--file", path, "--name", name)
 
     @property
     def pid(self):
@@ -124,6 +277,8 @@ class Mmsd:
         if self.proc is not None:
             raise MmsdError("mmsd already running (pid %d)" % self.proc.pid)
         os.makedirs(self.data_dir, exist_ok=True)
+        if self.auth and self.key is None:
+            self.key = self.create_key(admin=True)
         for attempt in range(3):
             self.port = free_port()
             self._log = open(self.log_path, "ab")
@@ -157,7 +312,8 @@ class Mmsd:
 
     def _healthy(self):
         try:
-            with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
+            with urllib.request.urlopen(self.base + "/healthz", timeout=2,
+                                        context=self._ssl()) as r:
                 return r.status == 200
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
@@ -233,6 +389,11 @@ class Mmsd:
         except FileNotFoundError:
             return ""
 
+    def secrets_in_log(self):
+        """The registered secrets (SECRETS) that appear in this instance's log."""
+        text = self.log_text()
+        return [x for x in SECRETS if x in text]
+
     def log_tail(self, n=60):
         lines = self.log_text().splitlines()
         return "---- mmsd log tail (%s) ----\n%s" % (self.log_path, "\n".join(lines[-n:]))
@@ -248,13 +409,17 @@ class Mmsd:
     # ---- HTTP -----------------------------------------------------------------------------
 
     def call(self, method, path, query=None, body=None, raw_body=None, headers=None,
-             timeout=60):
+             timeout=60, auth=True, sign=None, tamper=None):
         """One request. path is sent as given (already percent-encoded); query is a dict or a
         list of pairs. body is JSON-encoded; raw_body (bytes or str) is sent verbatim.
+        Signed with the admin key unless auth=False (or the server runs without auth);
+        auth=(id, secret) signs with that key; sign = sign_request options; tamper(url, data,
+        headers) -> (url, data, headers) runs after signing.
         Returns (status, parsed JSON body or None, headers dict with lower-case names)."""
-        url = self.base + path
+        target = path
         if query:
-            url += ("&" if "?" in path else "?") + urllib.parse.urlencode(query)
+            target += ("&" if "?" in path else "?") + urllib.parse.urlencode(query)
+        url = self.base + target
         data = None
         hdrs = {"Accept": "application/json"}
         if body is not None:
@@ -264,9 +429,15 @@ class Mmsd:
         if data is not None:
             hdrs["Content-Type"] = "application/json; charset=utf-8"
         hdrs.update(headers or {})
+        key = auth if isinstance(auth, tuple) else (self.key if auth else None)
+        if key and (self.auth or isinstance(auth, tuple)):
+            hdrs["Host"] = "127.0.0.1:%d" % self.port
+            hdrs = sign_request(method, target, hdrs, data, key, sign)
+        if tamper:
+            url, data, hdrs = tamper(url, data, hdrs)
         req = urllib.request.Request(url, data=data, headers=hdrs, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self._ssl()) as r:
                 status, raw, rh = r.status, r.read(), r.headers
         except urllib.error.HTTPError as e:
             status, raw, rh = e.code, e.read(), e.headers

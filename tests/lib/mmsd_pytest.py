@@ -14,7 +14,9 @@ Fixtures:
 
 All mmsd instances: binary $MMSD_BIN (default bin/mmsd), 127.0.0.1, a free port, a fresh data
 dir, --lease-seconds 3 --poll-ms 50, log in <data dir>/mmsd.log (its tail is added to the
-report of a failed test), SIGTERM at teardown with exit code 0 required.
+report of a failed test), SIGTERM at teardown with exit code 0 required, and no registered
+secret (mmsd.SECRETS: access key secrets, data-source passwords) anywhere in the log.
+Authentication is on: each instance has an admin key and signs every request (tests/lib/mmsd.py).
 """
 
 import os
@@ -37,9 +39,17 @@ def _start(srv):
     return srv
 
 
+def _check_secrets(srv):
+    leaked = srv.secrets_in_log()
+    if leaked:
+        raise mmslib.MmsdError("%d secret(s) appear in the log %s (first: %s...)"
+                               % (len(leaked), srv.log_path, leaked[0][:4]))
+
+
 def _finish(srv):
     try:
         srv.stop()
+        _check_secrets(srv)
     finally:
         srv.cleanup()
 
@@ -74,6 +84,7 @@ def mmsd_factory():
     for srv in made:
         try:
             srv.stop()
+            _check_secrets(srv)
         except Exception as e:  # report every server, not only the first
             errors.append(str(e))
         finally:
