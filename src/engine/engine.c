@@ -79,11 +79,20 @@ static const char claim_scan_sql[] =
     "   AND (lease_until IS NULL OR lease_until < $4) ORDER BY id LIMIT 1)"
     " RETURNING id, attempt";
 
+/* A task is claimable when queued, not stopped, not leased, not waiting for an automatic retry
+ * (next_attempt_at, engine/retry.h), and its data source runs fewer tasks with a live lease
+ * than its limit.maxConcurrentTasks (datasource.max_tasks, 0 = no limit; docs/engine.md
+ * "Source protection"). */
 static const char claim_task_sql[] =
     "UPDATE task SET lease_owner = $1, lease_until = $2, attempt = attempt + 1,"
     " start_time = COALESCE(start_time, $3)"
-    " WHERE id = (SELECT id FROM task WHERE queued = 1 AND stopped = 0"
-    "   AND (lease_until IS NULL OR lease_until < $4) ORDER BY seq, id LIMIT 1)"
+    " WHERE id = (SELECT t.id FROM task t WHERE t.queued = 1 AND t.stopped = 0"
+    "   AND (t.lease_until IS NULL OR t.lease_until < $4)"
+    "   AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= $4)"
+    "   AND NOT EXISTS (SELECT 1 FROM datasource d WHERE d.id = t.source_id AND d.max_tasks > 0"
+    "     AND d.max_tasks <= (SELECT COUNT(*) FROM task r WHERE r.source_id = t.source_id"
+    "       AND r.lease_until >= $4))"
+    "   ORDER BY t.seq, t.id LIMIT 1)"
     " RETURNING id, attempt";
 
 static int claim(struct work *w, enum work_kind kind)

@@ -20,11 +20,14 @@
 #include "conn/checksum.h"
 #include "conn/conn.h"
 #include "engine/engine.h"
+#include "engine/limiter.h"
+#include "engine/retry.h"
 #include "engine/task_state.h"
 #include "store/store_catalog.h"
 #include "store/store_job.h"
 #include "store/store_tasklog.h"
 #include "store/store_taskrun.h"
+#include "store/store_datasource.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -36,8 +39,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PROGRESS_EVERY_MS 1000
+/* A rate-limited copy sleeps in slices of at most this, heartbeating between them. */
+#define THROTTLE_SLICE_MS 100
 
 enum run_rc { RUN_OK = 0, RUN_FAIL, RUN_STOP, RUN_LOST };
 
@@ -61,6 +67,12 @@ struct run {
     char *qtable;       /* the source table name, quoted for messages (owned) */
     struct mms_err err; /* why the current step failed */
     int64_t rows_done, bytes_done;
+
+    struct retry_policy retry; /* others.maxRetries, others.retryBudgetSeconds */
+    struct limiter *task_lim;  /* others.rowsPerSecond / bytesPerSecond, owned; NULL = none */
+    struct limiter *src_lim;   /* the data source's shared limiter; NULL = none */
+    int64_t throttled_ms;      /* time spent waiting for a rate limit in this stage */
+    char limits_desc[160];     /* the limits in force, for the log */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -287,6 +299,32 @@ static enum run_rc run_beat(struct run *r)
         break;
     }
     return RUN_LOST;
+}
+
+/* Waits until the rate limits admit a batch of rows/bytes (task's own and the data source's,
+ * both must allow it), sleeping in short slices with a heartbeat in each, so that a stop
+ * request or a lost lease is still seen while throttled. */
+static enum run_rc run_throttle(struct run *r, int64_t rows, int64_t bytes)
+{
+    if (!r->task_lim && !r->src_lim)
+        return RUN_OK;
+    int64_t wait_ns = limiter_reserve2(r->task_lim, r->src_lim, rows, bytes);
+    if (wait_ns <= 0)
+        return RUN_OK;
+    int64_t t0 = time_mono_ms(), deadline = t0 + (wait_ns + 999999) / 1000000;
+    for (;;) {
+        int64_t now = time_mono_ms();
+        if (now >= deadline)
+            break;
+        int64_t ms = deadline - now < THROTTLE_SLICE_MS ? deadline - now : THROTTLE_SLICE_MS;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        enum run_rc rc = run_beat(r);
+        if (rc != RUN_OK)
+            return rc;
+    }
+    r->throttled_ms += time_mono_ms() - t0;
+    return RUN_OK;
 }
 
 /* ---- connections and schemas ------------------------------------------------------------ */
@@ -540,6 +578,8 @@ static enum run_rc stage_schema(struct run *r)
 
 /* ---- DATA --------------------------------------------------------------------------------- */
 
+static size_t batch_bytes_for(const struct run *r);
+
 /* Copies one table or partition with an atomic replace at the destination, reading ahead on
  * a second thread. Logs the outcome. */
 static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_part, size_t rows,
@@ -577,7 +617,7 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     if (wsql)
         buf_printf(&what, "; destination: %s", wsql);
     set_action(r, "%s", buf_str(&what));
-    pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, (size_t)r->w->cfg->batch_bytes);
+    pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, batch_bytes_for(r));
     piped = true;
     for (;;) {
         const struct rowbatch *b;
@@ -585,9 +625,12 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
             goto out;
         if (b->nrows == 0)
             break;
+        int64_t n = (int64_t)rowbatch_bytes_used(b);
+        if ((rc = run_throttle(r, (int64_t)b->nrows, n)) != RUN_OK)
+            goto out;
+        rc = RUN_FAIL;
         if (r->dops->write_batch(wr, b, &r->err) < 0)
             goto out;
-        int64_t n = (int64_t)rowbatch_bytes_used(b);
         nrows += (int64_t)b->nrows;
         nbytes += n;
         r->rows_done += (int64_t)b->nrows;
@@ -632,13 +675,31 @@ out:
     return rc;
 }
 
-/* Rows per batch: the configured cap, lowered so that the value array alone stays within the
- * byte cap however wide the table is. */
+/* The smallest positive of a and b (0 = none). */
+static int64_t min_pos(int64_t a, int64_t b)
+{
+    return a <= 0 ? b : b <= 0 ? a : a < b ? a : b;
+}
+
+/* Bytes per batch: the configured cap, lowered under a bytes/s limit to 1/20 of a second's
+ * worth (limiter.h: the 10% bound needs batches that small). */
+static size_t batch_bytes_for(const struct run *r)
+{
+    int64_t cap = min_pos(limiter_chunk_bytes(r->task_lim), limiter_chunk_bytes(r->src_lim));
+    int64_t bytes = r->w->cfg->batch_bytes;
+    return (size_t)(cap > 0 && cap < bytes ? cap : bytes);
+}
+
+/* Rows per batch: the configured cap, lowered under a rows/s limit to 1/20 of a second's worth,
+ * and so that the value array alone stays within the byte cap however wide the table is. */
 static size_t batch_rows_for(const struct run *r, size_t ncols)
 {
     size_t rows = (size_t)r->w->cfg->batch_rows;
+    int64_t cap = min_pos(limiter_chunk_rows(r->task_lim), limiter_chunk_rows(r->src_lim));
+    if (cap > 0 && (uint64_t)cap < rows)
+        rows = (size_t)cap;
     size_t per_row = (ncols ? ncols : 1) * sizeof(struct val);
-    size_t fit = (size_t)r->w->cfg->batch_bytes / per_row;
+    size_t fit = batch_bytes_for(r) / per_row;
     if (fit < 1)
         fit = 1;
     return rows < fit ? rows : fit;
@@ -661,6 +722,7 @@ static enum run_rc stage_data(struct run *r)
         return rc;
     /* The stage is redone from its start: progress too. */
     r->rows_done = r->bytes_done = 0;
+    r->throttled_ms = 0;
     if ((rc = run_progress(r)) != RUN_OK)
         return rc;
 
@@ -684,9 +746,12 @@ static enum run_rc stage_data(struct run *r)
         name_dst(&a, r, NULL);
         rate_msg(&m, r->rows_done, r->bytes_done, time_mono_ms() - t0);
         buf_printf(&m,
-                   "; memory: 2 row batches (one read ahead) of at most %zu rows or %" PRId64
+                   "; memory: 2 row batches (one read ahead) of at most %zu rows or %zu"
                    " bytes each; atomic replace",
-                   rows, r->w->cfg->batch_bytes);
+                   rows, batch_bytes_for(r));
+        if (r->task_lim || r->src_lim)
+            buf_printf(&m, "; rate limited (%s), waited %.2f s", r->limits_desc,
+                       (double)r->throttled_ms / 1000.0);
         rc = run_write(r, "DATA_DONE", buf_str(&a), buf_str(&m));
         buf_release(&m);
         buf_release(&a);
@@ -896,6 +961,119 @@ static void run_stopped(struct run *r)
     work_release(r->w);
 }
 
+/* Automatic retry after a transient failure (engine/retry.h) in one transaction: the status
+ * goes back to the start of the failed stage (SCHEMA -> INIT, DATA -> SCHEMA_DONE,
+ * VERIFICATION -> DATA_DONE), retried_times + 1, next_attempt_at = now + backoff, a log row.
+ * Returns false when the budget is spent (the caller then fails the task). */
+static bool run_retry(struct run *r, enum task_stage stage)
+{
+    struct db *db = r->w->db;
+    struct mms_err err = {0};
+    int64_t n = r->t.retry_count + 1;
+    int64_t now = time_now_ms();
+    int64_t first = r->t.first_failure_ms > 0 ? r->t.first_failure_ms : now;
+    const char *msg = r->err.msg[0] ? r->err.msg : "failed";
+
+    if (!retry_allowed(&r->retry, n, first, now)) {
+        if (r->t.retry_count > 0) {
+            char tail[256];
+            snprintf(tail, sizeof tail,
+                     " [transient error; gave up after %" PRId64 " automatic retries over %" PRId64
+                     " s: others.maxRetries = %" PRId64 ", others.retryBudgetSeconds = %" PRId64
+                     "]",
+                     r->t.retry_count, (now - first) / 1000, r->retry.max_retries,
+                     r->retry.budget_ms / 1000);
+            size_t len = strlen(r->err.msg);
+            if (len + strlen(tail) >= sizeof r->err.msg)
+                len = sizeof r->err.msg - strlen(tail) - 1;
+            snprintf(r->err.msg + len, sizeof r->err.msg - len, "%s", tail);
+        }
+        return false;
+    }
+    /* Jitter from the clock and the task: tasks failing together do not come back together. */
+    uint64_t x = (uint64_t)time_mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)r->t.id << 20 ^
+                 (uint64_t)r->w->attempt;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 29;
+    int64_t delay = retry_backoff_ms(n, x);
+    const char *to = stage == STAGE_SCHEMA ? "INIT" : task_stage_done((enum task_stage)(stage - 1));
+    char line[sizeof r->err.msg + 96];
+    snprintf(line, sizeof line, "transient failure, retry %" PRId64 " of %" PRId64 " in %.0f s: %s",
+             n, r->retry.max_retries, (double)delay / 1000.0, msg);
+    log_warn("%s: %s", r->action ? r->action : "", line);
+
+    int rc = db_begin(db, &err) < 0 ? -1 : 0;
+    if (rc == 0)
+        rc = store_taskrun_retry(db, r->t.id, r->w->attempt, to, msg, first, now + delay, &err);
+    if (rc == 0)
+        rc = store_tasklog_add(db, r->t.source_id, r->t.id, r->status,
+                               r->action ? r->action : "run task", line, &err);
+    if (rc == 0)
+        rc = store_job_refresh(db, r->t.job_id, &err) < 0 ? -1 : 0;
+    if (rc == 0)
+        rc = db_commit(db, &err) < 0 ? -1 : 0;
+    if (rc != 0) {
+        db_rollback(db);
+        if (rc < 0) { /* the retry could not be recorded: give the row back as it is */
+            log_error("cannot record the retry of the task: %s", err.msg);
+            work_release(r->w);
+        }
+        return true; /* rc > 0: the lease was lost, write nothing more */
+    }
+    return true;
+}
+
+/* Reads a non-negative integer limit from a JSON object; 0 when absent or null. */
+static int limit_get(json_t *obj, const char *key, const char *where, int64_t *out,
+                     struct mms_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return mms_err_set(err, 400, "TaskError.Config",
+                           "%s%s must be a non-negative integer (0 = no limit)", where, key);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* The rate limits: the data source's (config limit.*, a limiter shared by all its tasks in this
+ * process) and the task's own (job others.rowsPerSecond / bytesPerSecond). */
+static enum run_rc run_limits(struct run *r)
+{
+    json_t *others = json_object_get(r->jobcfg, "others");
+    int64_t srows, sbytes, trows, tbytes;
+    set_action(r, "read the rate limits");
+    if (limit_get(r->dscfg, "limit.rowsPerSecond", "data source config item ", &srows, &r->err) <
+            0 ||
+        limit_get(r->dscfg, "limit.bytesPerSecond", "data source config item ", &sbytes, &r->err) <
+            0 ||
+        limit_get(others, "rowsPerSecond", "others.", &trows, &r->err) < 0 ||
+        limit_get(others, "bytesPerSecond", "others.", &tbytes, &r->err) < 0)
+        return RUN_FAIL;
+    if (srows || sbytes)
+        r->src_lim = limiter_source_get(r->t.source_id, srows, sbytes);
+    if (trows || tbytes)
+        r->task_lim = limiter_new(trows, tbytes, NULL);
+    int n = 0;
+    size_t cap = sizeof r->limits_desc;
+    r->limits_desc[0] = '\0';
+    if (srows)
+        n += snprintf(r->limits_desc + n, cap - (size_t)n, "source %" PRId64 " rows/s", srows);
+    if (sbytes && (size_t)n < cap)
+        n += snprintf(r->limits_desc + n, cap - (size_t)n, "%ssource %" PRId64 " bytes/s",
+                      n ? ", " : "", sbytes);
+    if (trows && (size_t)n < cap)
+        n += snprintf(r->limits_desc + n, cap - (size_t)n, "%stask %" PRId64 " rows/s",
+                      n ? ", " : "", trows);
+    if (tbytes && (size_t)n < cap)
+        snprintf(r->limits_desc + n, cap - (size_t)n, "%stask %" PRId64 " bytes/s", n ? ", " : "",
+                 tbytes);
+    return RUN_OK;
+}
+
 /* ---- entry point -------------------------------------------------------------------------- */
 
 static enum run_rc run_config(struct run *r)
@@ -908,6 +1086,9 @@ static enum run_rc run_config(struct run *r)
     r->dscfg = json_loads(r->t.ds_config ? r->t.ds_config : "{}", 0, &jerr);
     if (!json_is_object(r->dscfg))
         return run_failf(r, "TaskError.Config", "the data source config is not a JSON object");
+    if (store_datasource_config_open(r->t.ds_type, r->dscfg, &r->err) < 0)
+        return run_failf(r, "TaskError.Config", "cannot decrypt the data source's secrets: %s",
+                         r->err.msg);
     r->do_schema = cfg_flag(r->jobcfg, "enableSchemaMigration");
     r->do_data = cfg_flag(r->jobcfg, "enableDataMigration") &&
                  !json_is_true(json_object_get(r->jobcfg, "schemaOnly"));
@@ -915,6 +1096,8 @@ static enum run_rc run_config(struct run *r)
     json_t *others = json_object_get(r->jobcfg, "others");
     r->verify_mode = json_string_value(json_object_get(others, "verify"));
     r->checksum = r->verify_mode && strcmp(r->verify_mode, "checksum") == 0;
+    if (retry_policy_from_others(&r->retry, others, &r->err) < 0)
+        return RUN_FAIL;
     /* Checked before anything runs: a typo must not cost a whole copy first. */
     if (r->do_verify && r->verify_mode && !r->checksum && strcmp(r->verify_mode, "count") != 0)
         return run_failf(r, "TaskError.Config",
@@ -932,13 +1115,15 @@ static enum run_rc run_config(struct run *r)
     buf_init(&b, BUF_NO_LIMIT);
     name_add(&b, r->t.src_table, true);
     r->qtable = buf_detach(&b, NULL);
-    return RUN_OK;
+    return run_limits(r);
 }
 
 void exec_task(struct work *w)
 {
     struct run r = {.w = w};
     struct mms_err err = {0};
+    r.retry = (struct retry_policy){.max_retries = RETRY_DEFAULT_MAX,
+                                    .budget_ms = RETRY_DEFAULT_BUDGET_S * 1000};
     enum task_stage stage;
     enum run_rc rc;
 
@@ -991,7 +1176,8 @@ void exec_task(struct work *w)
         run_done(&r);
         break;
     case RUN_FAIL:
-        run_failed(&r, stage);
+        if (!retry_transient(&r.err) || !run_retry(&r, stage))
+            run_failed(&r, stage);
         break;
     case RUN_STOP:
         run_stopped(&r);
@@ -1009,6 +1195,8 @@ out:
     conn_schema_release(&r.dschema);
     json_decref(r.jobcfg);
     json_decref(r.dscfg);
+    limiter_free(r.task_lim);
+    limiter_source_put(r.src_lim);
     free(r.action);
     free(r.qtable);
     taskrun_release(&r.t);

@@ -69,7 +69,8 @@ int store_taskrun_load(struct db *db, int64_t id, int64_t attempt, struct taskru
     static const char sql[] =
         "SELECT t.job_id, t.source_id, t.db_id, t.table_id, t.status, t.type, t.stopped,"
         " t.schema_only, t.src_db_name, t.src_schema_name, t.src_table_name, t.dst_db_name,"
-        " t.dst_schema_name, t.dst_table_name, t.rows_total, j.config, d.type, d.config"
+        " t.dst_schema_name, t.dst_table_name, t.rows_total, j.config, d.type, d.config,"
+        " t.retry_count, t.first_failure_at"
         " FROM task t JOIN job j ON j.id = t.job_id JOIN datasource d ON d.id = t.source_id"
         " WHERE t.id = $1 AND t.attempt = $2";
     struct taskrun t = {0};
@@ -99,6 +100,8 @@ int store_taskrun_load(struct db *db, int64_t id, int64_t attempt, struct taskru
         t.job_config = dup_or_null(db_col_text(st, 15));
         t.ds_type = dup_or_null(db_col_text(st, 16));
         t.ds_config = dup_or_null(db_col_text(st, 17));
+        t.retry_count = col_i64_or0(st, 18);
+        t.first_failure_ms = col_i64_or0(st, 19);
     }
     db_done(st);
     if (rc < 0)
@@ -168,7 +171,8 @@ int store_taskrun_finish(struct db *db, int64_t id, int64_t attempt, const char 
 {
     static const char sql[] =
         "UPDATE task SET status = $1, queued = 0, error_msg = $2, end_time = $3,"
-        " lease_owner = NULL, lease_until = NULL WHERE id = $4 AND attempt = $5 RETURNING 1";
+        " lease_owner = NULL, lease_until = NULL, retry_count = 0, first_failure_at = NULL,"
+        " next_attempt_at = NULL WHERE id = $4 AND attempt = $5 RETURNING 1";
     struct db_stmt *st = db_prepare(db, sql, err);
     if (!st)
         return -1;
@@ -177,5 +181,26 @@ int store_taskrun_finish(struct db *db, int64_t id, int64_t attempt, const char 
     db_bind_i64(st, 3, time_now());
     db_bind_i64(st, 4, id);
     db_bind_i64(st, 5, attempt);
+    return fenced_step(st, err);
+}
+
+int store_taskrun_retry(struct db *db, int64_t id, int64_t attempt, const char *status,
+                        const char *error_msg, int64_t first_ms, int64_t next_ms,
+                        struct mms_err *err)
+{
+    static const char sql[] =
+        "UPDATE task SET status = $1, error_msg = $2, first_failure_at = $3,"
+        " next_attempt_at = $4, retried_times = retried_times + 1, retry_count = retry_count + 1,"
+        " queued = 1, end_time = NULL, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = $5 AND attempt = $6 RETURNING 1";
+    struct db_stmt *st = db_prepare(db, sql, err);
+    if (!st)
+        return -1;
+    db_bind_text(st, 1, status);
+    db_bind_text(st, 2, error_msg);
+    db_bind_i64(st, 3, first_ms);
+    db_bind_i64(st, 4, next_ms);
+    db_bind_i64(st, 5, id);
+    db_bind_i64(st, 6, attempt);
     return fenced_step(st, err);
 }

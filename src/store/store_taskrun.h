@@ -35,6 +35,9 @@ struct taskrun {
     char *job_config; /* job.config JSON text */
     char *ds_type;    /* datasource.type */
     char *ds_config;  /* datasource.config JSON text (holds secrets) */
+    /* Automatic retries (engine/retry.h) since the task last reached a final status. */
+    int64_t retry_count;
+    int64_t first_failure_ms; /* 0 = none yet */
 };
 
 void taskrun_release(struct taskrun *t);
@@ -51,8 +54,16 @@ int store_taskrun_set_status(struct db *db, int64_t id, int64_t attempt, const c
 int store_taskrun_progress(struct db *db, int64_t id, int64_t attempt, int64_t rows, int64_t bytes,
                            struct mms_err *err);
 /* The final write of an attempt: status (DONE or *_FAILED), queued = 0, error_msg (NULL
- * clears it), end_time = now, lease cleared. */
+ * clears it), end_time = now, lease cleared, automatic retry state cleared (so a later
+ * RetryMmsTask/RetryMmsJob starts with a fresh retry budget). */
 int store_taskrun_finish(struct db *db, int64_t id, int64_t attempt, const char *status,
                          const char *error_msg, struct mms_err *err);
+/* Schedules an automatic retry after a transient failure: status (the start of the failed
+ * stage), retried_times + 1, retry_count + 1, first_failure_at = first_ms, next_attempt_at =
+ * next_ms (Unix ms; the claim skips the task until then), queued stays 1, error_msg (shown
+ * while it waits), lease cleared. */
+int store_taskrun_retry(struct db *db, int64_t id, int64_t attempt, const char *status,
+                        const char *error_msg, int64_t first_ms, int64_t next_ms,
+                        struct mms_err *err);
 
 #endif
