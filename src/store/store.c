@@ -3,6 +3,7 @@
 #include "util/xalloc.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct store {
@@ -13,6 +14,37 @@ struct store {
     int nfree;
     int pool;
 };
+
+/* A new store gets the current version; an existing one must have it. */
+static int check_version(struct db *db, const char *path, struct mms_err *err)
+{
+    static const char version_sql[] = "PRAGMA user_version";
+    static const char tables_sql[] = "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'";
+    int64_t version = 0, tables = 0;
+    struct db_stmt *st = db_prepare(db, version_sql, err);
+    if (!st)
+        return -1;
+    if (db_step(st, err) == DB_ROW)
+        version = db_col_i64(st, 0);
+    db_done(st);
+    if (!(st = db_prepare(db, tables_sql, err)))
+        return -1;
+    if (db_step(st, err) == DB_ROW)
+        tables = db_col_i64(st, 0);
+    db_done(st);
+    if (tables == 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+        return db_exec(db, sql, err);
+    }
+    if (version != STORE_SCHEMA_VERSION)
+        return mms_err_set(err, 500, "InternalError",
+                           "the store %s has schema version %lld but this mmsd needs version %d;"
+                           " start it with a new --data-dir (automatic migration is not"
+                           " available yet)",
+                           path, (long long)version, STORE_SCHEMA_VERSION);
+    return 0;
+}
 
 int store_open(struct store **out, const char *path, int pool, struct mms_err *err)
 {
@@ -27,6 +59,8 @@ int store_open(struct store **out, const char *path, int pool, struct mms_err *e
     if (db_sqlite_open(&db, path, err) < 0)
         goto fail;
     if (db_begin(db, err) < 0)
+        goto fail_db;
+    if (check_version(db, path, err) < 0)
         goto fail_db;
     for (int i = 0; store_schema_sql[i]; i++)
         if (db_exec(db, store_schema_sql[i], err) < 0)

@@ -24,6 +24,11 @@ int store_connect(struct store *s, struct db **out, struct mms_err *err);
 /* Clears every lease (owner/lease_until) on async tasks, scans and tasks. Start-up only. */
 int store_release_all_leases(struct db *db, struct mms_err *err);
 
+/* The schema's version (SQLite: PRAGMA user_version). Bump it with every change to the schema;
+ * a store written by another version is refused with a clear message instead of failing later
+ * on a missing column (there are no automatic migrations yet). */
+#define STORE_SCHEMA_VERSION 1
+
 /* The schema, as portable DDL statements, NULL-terminated (applied in order by store_open). */
 extern const char *const store_schema_sql[];
 

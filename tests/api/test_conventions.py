@@ -550,6 +550,23 @@ def test_second_mmsd_on_the_same_data_dir_refuses(mmsd_factory):
     assert_envelope(first.call("GET", "/healthz"))
 
 
+def test_store_of_another_schema_version_is_refused(tmp_path):
+    """A data dir written by an older mmsd (no schema version) is refused with a message that
+    says what to do, before anything is changed in it."""
+    import sqlite3
+    d = tmp_path / "old"
+    d.mkdir()
+    with sqlite3.connect(str(d / "mms.db")) as db:
+        db.execute("CREATE TABLE datasource (id INTEGER PRIMARY KEY, name TEXT)")
+    p = _run(["--data-dir", str(d), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+    assert p.returncode != 0
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    assert "schema version 0" in out and "needs version" in out and "--data-dir" in out, out
+    with sqlite3.connect(str(d / "mms.db")) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type='table'")]
+    assert tables == ["datasource"]
+
+
 def _run(args, env=None, timeout=10):
     e = dict(os.environ)
     e.update(env or {})
