@@ -567,45 +567,31 @@ def test_stop_start_and_delete(mms, tmp):
 def test_running_job_conflicts(mms, tmp):
     """While a task of the big table runs: a job on the same table is rejected by its
     TASK_CREATE (naming the table, the task and the job), and DeleteMmsJob answers 409 until
-    the job is stopped. The runner is fast, so a run that finishes before it is caught is
-    simply tried again."""
+    the job is stopped. The runner is throttled (others.rowsPerSecond) so that it is still
+    running while the test looks, whatever the machine's speed."""
     s = Src(mms, tmp, tables=("t_a",), big="big", big_rows=600000)
     other = s.create_job({"name": "free", "srcDbName": "main", "tables": ["t_a"]})
+    s.wait_job(other)  # t_a is free again: the clash below is about the big table only
+    jid = s.create_job({"name": "runner", "srcDbName": "main", "tables": ["big"],
+                        "others": {"rowsPerSecond": 20000}})
 
-    def caught(jid):
-        def look():
-            t = s.tasks(jobId=jid)["objectList"][0]
-            return t if t["running"] or t["status"] == "DONE" else None
-        return mms.wait(look, 60, interval=0.005, what="the big task to run")
+    def look():
+        t = s.tasks(jobId=jid)["objectList"][0]
+        return t if t["running"] and t["status"] == "DATA_DOING" else None
+    running = mms.wait(look, 60, interval=0.02, what="the big task to copy rows")
 
-    for attempt in range(8):
-        jid = s.create_job({"name": "runner", "srcDbName": "main", "tables": ["big"]})
-        running = caught(jid)
-        if running["status"] == "DONE":
-            continue
-        resp = s.post("/jobs/%d" % jid)
-        if resp[0] == 200:  # it finished (and was deleted) in between
-            continue
-        body = assert_error(resp, 409, "Conflict.JobRunning", str(jid))
-        assert "stop" in body["message"].lower()
-        t = s.create_async({"name": "clash", "srcDbName": "main", "tables": ["big", "t_a"]})
-        if t["status"] == "DONE":  # the runner finished before TASK_CREATE looked
-            s.wait_job(t["objectId"])
-            s.wait_job(jid)
-            continue
-        assert t["status"] == "FAILED", t
-        assert "big" in t["errorMsg"] and "task %d" % running["id"] in t["errorMsg"], t
-        assert "job %d" % jid in t["errorMsg"], t
-        break
-    else:
-        pytest.fail("the big table's task always finished before it could be caught")
+    body = assert_error(s.post("/jobs/%d" % jid), 409, "Conflict.JobRunning", str(jid))
+    assert "stop" in body["message"].lower()
+    t = s.create_async({"name": "clash", "srcDbName": "main", "tables": ["big", "t_a"]})
+    assert t["status"] == "FAILED", t
+    assert "big" in t["errorMsg"] and "task %d" % running["id"] in t["errorMsg"], t
+    assert "job %d" % jid in t["errorMsg"], t
     assert s.jobs(name="clash", status="FAILED")["total"] == 0
 
     assert ok(s.post("/jobs/%d/stop" % jid)) == jid
     assert ok(s.post("/jobs/%d" % jid)) == jid  # a stopped job may be deleted at once
     assert_error(mms.call("GET", s.url("/jobs/%d" % jid)), 404, "NotFound.Job")
     assert s.tasks(jobId=jid)["total"] == 0
-    s.wait_job(other)
 
 
 def test_retry_failed_task_and_job(mms, tmp):
