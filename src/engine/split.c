@@ -1,6 +1,7 @@
 /* Splitting a job into tasks: the request, the selection, the grouping and the interleaving.
  * See split.h for the rules; nothing here touches the store. */
 #include "engine/split.h"
+#include "engine/retry.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -215,6 +216,19 @@ int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
                 return mms_err_set(err, 400, "InvalidParameter.Others",
                                    "others.verify must be \"count\" or \"checksum\"");
             r->verify = s;
+        }
+        /* The engine's knobs (retries, rate limits) are checked here so that a bad value is a
+         * 400 now, not a task failure later. */
+        struct retry_policy rp;
+        if (retry_policy_from_others(&rp, v, err) < 0)
+            return -1;
+        static const char *const rates[] = {"rowsPerSecond", "bytesPerSecond"};
+        for (size_t i = 0; i < 2; i++) {
+            json_t *rv = json_object_get(v, rates[i]);
+            if (rv && !json_is_null(rv) && (!json_is_integer(rv) || json_integer_value(rv) < 0))
+                return mms_err_set(err, 400, "InvalidParameter.Others",
+                                   "others.%s must be a non-negative integer (0 = no limit)",
+                                   rates[i]);
         }
     }
 

@@ -423,7 +423,7 @@ int store_job_start(struct db *db, int64_t source_id, int64_t job_id, struct mms
 {
     static const char job_sql[] = "UPDATE job SET stopped = 0, update_time = $1 WHERE id = $2";
     static const char task_sql[] =
-        "UPDATE task SET stopped = 0, queued = CASE WHEN status = 'DONE'"
+        "UPDATE task SET stopped = 0, next_attempt_at = NULL, queued = CASE WHEN status = 'DONE'"
         " OR status LIKE '%FAILED' THEN queued ELSE 1 END WHERE job_id = $1";
     if (db_begin(db, err) < 0)
         return -1;
@@ -483,7 +483,7 @@ int store_job_retry(struct db *db, int64_t source_id, int64_t job_id, int64_t *n
         "SELECT id, status FROM task WHERE job_id = $1 AND status LIKE '%FAILED' ORDER BY id";
     static const char job_sql[] = "UPDATE job SET stopped = 0, update_time = $1 WHERE id = $2";
     static const char unstop_sql[] =
-        "UPDATE task SET stopped = 0, queued = CASE WHEN status = 'DONE'"
+        "UPDATE task SET stopped = 0, next_attempt_at = NULL, queued = CASE WHEN status = 'DONE'"
         " OR status LIKE '%FAILED' THEN queued ELSE 1 END WHERE job_id = $1";
     struct { int64_t id; char status[32]; } *v = NULL;
     size_t nv = 0, cap = 0;
