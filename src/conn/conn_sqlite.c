@@ -467,8 +467,15 @@ static int sq_open_source(struct conn **out, json_t *config, struct mms_err *err
         return -1;
     /* Opening is lazy: read the schema now so a file that is not a database fails here. */
     if (sqlite3_exec(h, "SELECT count(*) FROM main.sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
-        mms_err_set(err, 400, E_CONNECT, "cannot read SQLite database %s: %s", path,
-                    sqlite3_errmsg(h));
+        /* A locked file is a passing state (503 Busy: the engine retries); anything else means
+         * the file is not a usable database (400: permanent). */
+        int code = sqlite3_errcode(h) & 0xff;
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+            mms_err_set(err, 503, E_BUSY, "SQLite database %s is locked: %s", path,
+                        sqlite3_errmsg(h));
+        else
+            mms_err_set(err, 400, E_CONNECT, "cannot read SQLite database %s: %s", path,
+                        sqlite3_errmsg(h));
         sqlite3_close(h);
         return -1;
     }
