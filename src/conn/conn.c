@@ -258,3 +258,14 @@ out:
         conn_schema_release(&s);
     return rc;
 }
+
+void conn_sql_ident(struct buf *b, char quote, const char *name)
+{
+    buf_addc(b, quote);
+    for (const char *p = name; *p; p++) {
+        if (*p == quote)
+            buf_addc(b, quote);
+        buf_addc(b, *p);
+    }
+    buf_addc(b, quote);
+}

@@ -164,6 +164,11 @@ static inline const struct conn_ops *conn_ops_of(struct conn *c)
     return ((struct conn_base *)c)->ops;
 }
 
+/* Appends name as a quoted SQL identifier: quote is '"' (SQLite, PostgreSQL) or '`' (MySQL);
+ * an embedded quote character is doubled and every other byte is literal inside the quotes, so
+ * no name can end the identifier early (no injection, whatever the bytes). */
+void conn_sql_ident(struct buf *b, char quote, const char *name);
+
 void conn_schema_release(struct conn_schema *s);
 void conn_schema_copy(struct conn_schema *dst, const struct conn_schema *src);
 /* JSON form used in the catalog (Table.schema): {name, comment, columns:[{name,type,comment,

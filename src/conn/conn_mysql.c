@@ -191,13 +191,7 @@ static int my_fail(struct mms_err *err, MYSQL *h, const char *fmt, ...)
  * literal inside the quotes. */
 static void sql_ident(struct buf *b, const char *name)
 {
-    buf_addc(b, '`');
-    for (const char *p = name; *p; p++) {
-        if (*p == '`')
-            buf_addc(b, '`');
-        buf_addc(b, *p);
-    }
-    buf_addc(b, '`');
+    conn_sql_ident(b, '`', name);
 }
 
 static void sql_ident2(struct buf *b, const char *db, const char *name)

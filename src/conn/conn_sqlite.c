@@ -124,13 +124,7 @@ static int sq_no_partitions(const char *partition, const char *table, struct mms
  * dots, non-ASCII) is literal inside the quotes. */
 static void sql_ident(struct buf *b, const char *name)
 {
-    buf_addc(b, '"');
-    for (const char *p = name; *p; p++) {
-        if (*p == '"')
-            buf_addc(b, '"');
-        buf_addc(b, *p);
-    }
-    buf_addc(b, '"');
+    conn_sql_ident(b, '"', name);
 }
 
 static int sq_exec(sqlite3 *h, const char *sql, const char *what, struct mms_err *err)
