@@ -1,31 +1,65 @@
 #!/usr/bin/env bash
-# bench/migrate.sh: SQLite -> SQLite migration of one big table through the HTTP API; prints
-# rows/s, MB/s and the peak RSS (VmHWM) of mmsd, for ROWS rows and again for 3 x ROWS rows (the
-# RSS must not grow with the table: goal < 256 MB whatever the size).
+# bench/migrate.sh: migration speed and memory of mms, through the HTTP API, in two sections.
 #
-#   bench/migrate.sh [ROWS]        default 1000000
-#   VERIFY=checksum bench/migrate.sh   also verify with checksums (default: row counts)
-#   TIMEOUT=900                    seconds allowed per migration
+# 1. SQLite -> SQLite, one big table, for ROWS rows and again for 3 x ROWS rows: rows/s, MB/s
+#    and the peak RSS (VmHWM) of mmsd (the RSS must not grow with the table: goal < 256 MB).
+# 2. Network paths, on one set of generated data (ROWS rows of mixed types, the same rows in
+#    every source), each beside its peer (bench/lib/netbench.py):
+#      SQLite -> PostgreSQL, MySQL -> PostgreSQL, CSV files -> PostgreSQL: mms vs pgloader;
+#      PostgreSQL -> PostgreSQL: mms vs psql COPY TO STDOUT | psql COPY FROM STDIN;
+#      PostgreSQL -> MySQL, MySQL -> MySQL: mms alone.
+#    A PostgreSQL 15 and a MariaDB server are started for the run (scripts/testdb.sh) in the
+#    temporary directory and stopped at the end.
 #
-# Each run uses its own mmsd (bin/mmsd, 127.0.0.1, a free port, a temporary data directory) so
-# that each VmHWM belongs to one migration. Everything is removed at the end (KEEP=1 keeps it).
+#   bench/migrate.sh [--quick] [ROWS]   ROWS default 5000000; --quick: 500000
+#   SECTIONS=sqlite,net                 which sections to run (default both)
+#   ONLY=sqlite-pg,pg-pg,...            network paths to run (default all; keys: sqlite-pg,
+#                                       mysql-pg, csv-pg, pg-pg, pg-mysql, mysql-mysql)
+#   VERIFY=checksum bench/migrate.sh    also verify with checksums (default: row counts)
+#   TIMEOUT=3600                        seconds allowed per migration
+#
+# Each mms run uses its own mmsd (bin/mmsd, 127.0.0.1, a free port, a temporary data directory)
+# so that each VmHWM belongs to one migration. Everything is stopped and removed at the end
+# (KEEP=1 keeps the directory; the servers are stopped anyway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROWS=${1:-${ROWS:-1000000}}
+ROWS=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) ROWS=${ROWS:-500000} ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        [0-9]*) ROWS=$1 ;;
+        *) echo "usage: $0 [--quick] [ROWS]" >&2; exit 2 ;;
+    esac
+    shift
+done
+ROWS=${ROWS:-${BENCH_ROWS:-5000000}}
 export VERIFY=${VERIFY:-count}
-export TIMEOUT=${TIMEOUT:-900}
+export TIMEOUT=${TIMEOUT:-3600}
+SECTIONS=${SECTIONS:-sqlite,net}
 
-scripts/install-deps.sh --test
+scripts/install-deps.sh --bench
+if ! command -v pgloader >/dev/null; then
+    echo "bench: pgloader is missing after install-deps" >&2
+    exit 1
+fi
 make -s -j2 bin/mmsd
 
 T=$(mktemp -d /tmp/mms-bench-migrate.XXXXXX)
 export T
 cleanup() {
+    scripts/testdb.sh stop pg "$T" || true
+    scripts/testdb.sh stop mysql "$T" || true
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
+echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), ROWS=$ROWS" >&2
+
+if [[ ,$SECTIONS, == *,sqlite,* ]]; then
+echo "==== SQLite -> SQLite ($ROWS and $((ROWS * 3)) rows)"
 for n in "$ROWS" $((ROWS * 3)); do
     echo "bench: generating $n rows" >&2
     t0=$(date +%s.%N)
@@ -114,3 +148,22 @@ for e in results[0]["logs"]:
     print("  %s | %s | %s | %s" % (e["createTime"], e["status"], (e["action"] or "")[:90],
                                    (e["msg"] or "")[:90]))
 EOF
+rm -f "$T"/src-*.db
+rm -rf "$T"/dst-* "$T"/data-*
+fi
+
+if [[ ,$SECTIONS, == *,net,* ]]; then
+echo
+echo "==== Network paths ($ROWS rows)"
+scripts/testdb.sh start pg "$T" >"$T/pg.env"
+scripts/testdb.sh start mysql "$T" >"$T/mysql.env"
+mkdir -p "$T/net"
+chmod 755 "$T/net"
+(
+    set -a
+    . "$T/pg.env"
+    . "$T/mysql.env"
+    set +a
+    MMSD_BIN=bin/mmsd /usr/bin/python3 bench/lib/netbench.py "$ROWS" "$T/net"
+)
+fi

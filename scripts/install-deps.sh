@@ -6,8 +6,13 @@ set -euo pipefail
 BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libmariadb-dev libssl-dev libcurl4-openssl-dev sqlite3 curl"
 TEST_PKGS="libcmocka-dev python3 python3-pytest sqlite3 curl wrk nginx-light postgresql-15 mariadb-server openssl clang libclang-rt-14-dev"
 
+BENCH_PKGS="pgloader"   # bench/migrate.sh's peer; not needed by make test
+
 want="$BUILD_PKGS"
-if [ "${1:-}" = "--test" ]; then want="$want $TEST_PKGS"; fi
+case "${1:-}" in
+    --test) want="$want $TEST_PKGS" ;;
+    --bench) want="$want $TEST_PKGS $BENCH_PKGS" ;;
+esac
 
 missing=""
 for p in $want; do
@@ -18,7 +23,7 @@ done
 
 # Node.js (the SDK compatibility suite): this machine image ships its own nodejs package with
 # npm inside; Debian's separate `npm` package would conflict with it, so look for the commands.
-if [ "${1:-}" = "--test" ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+if [ -n "${1:-}" ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
     missing="$missing nodejs npm"
 fi
 
