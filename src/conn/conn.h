@@ -55,12 +55,17 @@ struct conn_table_info {
     int64_t num_rows;        /* -1 unknown */
     int64_t last_ddl_time;   /* Unix seconds, 0 unknown */
     int64_t last_modified;   /* Unix seconds of the last data change, 0 unknown */
+    /* A counter that grows whenever rows change (PostgreSQL: inserted + updated + deleted
+     * tuples from the statistics views), 0 unknown. Only its changes mean something: a rescan
+     * that sees another positive value flags the object updated (see store_scan.h). */
+    int64_t change_count;
     struct conn_schema schema;
 };
 
 struct conn_partition_info {
     char *value;             /* "k1=v1/k2=v2" */
     int64_t size, num_rows, last_ddl_time, last_modified;
+    int64_t change_count;    /* as conn_table_info.change_count, for this partition */
 };
 
 /* Where a destination table lives. schema may be NULL/"" (the connector's default). */
@@ -79,6 +84,9 @@ struct conn_checksum {
 struct conn_ops {
     const char *type;        /* "SQLITE" */
     const char *url_scheme;  /* "sqlite" for destination URLs sqlite:///dir, or NULL */
+    /* Partition key values live outside the rows (Hive-layout directories k=v): as a source its
+     * rows do not carry them, as a destination it keeps them in the layout, not as columns. */
+    bool keys_outside_rows;
 
     /* Source: opens from the data source's config object (borrowed; keys as in the config
      * items, e.g. "sqlite.path"). */

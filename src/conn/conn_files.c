@@ -2545,6 +2545,7 @@ static const char *fl_writer_sql(struct conn_writer *writer)
 const struct conn_ops conn_files_ops = {
     .type = FL_TYPE,
     .url_scheme = "file",
+    .keys_outside_rows = true,
     .open_source = fl_open_source,
     .open_dest = fl_open_dest,
     .close = fl_close,

@@ -21,7 +21,17 @@
  *
  * Writing: rows go to `__mms_stage_<table>` (created LIKE the target when it exists, else from
  * the canonical schema) with multi-row INSERT statements of at most ~1 MiB; write_commit swaps
- * with one atomic RENAME TABLE target TO old, stage TO target, then drops the old table. */
+ * with one atomic RENAME TABLE target TO old, stage TO target, then drops the old table.
+ *
+ * Partitions at the destination. A partitioned schema whose key columns are data columns (the
+ * engine makes them so, docs/engine.md "Partition keys") becomes a plain table. Writing the
+ * partition "k1=v1/k2=v2" stages its rows in `__mms_stage_<table>$<spec>` (hashed when too
+ * long); write_commit then runs, in one transaction, DELETE FROM target WHERE `k1` <=> @v1 AND
+ * ... ; INSERT INTO target SELECT * FROM stage, and drops the staging table after the commit
+ * (a leftover is dropped by the next write_begin). The key values are never spliced into SQL:
+ * they are bound as parameters of a prepared SET @mms_pk<i> = ? (integers as integers, text as
+ * text, Hive's __HIVE_DEFAULT_PARTITION__ as NULL), and the statements compare with the
+ * variables. count_dest and read_dest_open of a partition use the same WHERE. */
 #include "conn/conn.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -103,6 +113,16 @@ struct my_reader {
     char *what;    /* "table `db`.`t`", for messages */
 };
 
+/* A destination partition spec "k1=v1/k2=v2", percent-decoded; vals[i] NULL for Hive's
+ * __HIVE_DEFAULT_PARTITION__. is_int/ival after mypart_resolve. */
+struct my_part {
+    size_t n;
+    char **keys;
+    char **vals;
+    bool *is_int;
+    int64_t *ival;
+};
+
 struct my_writer {
     MYSQL *h;
     char *db;
@@ -117,6 +137,8 @@ struct my_writer {
     struct buf sql;
     char *scratch;    /* escape buffer */
     size_t scratch_cap;
+    char *spec;       /* writing one partition inside the plain table: its spec, else NULL */
+    struct my_part part;
 };
 
 static struct my_conn *MY(struct conn *c)
@@ -1162,10 +1184,152 @@ static enum my_conv conv_of(const MYSQL_FIELD *f)
     }
 }
 
+/* ---- destination partitions inside a plain table ---------------------------------------- */
+
+static void mypart_release(struct my_part *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        free(p->vals[i]);
+    }
+    free(p->keys);
+    free(p->vals);
+    free(p->is_int);
+    free(p->ival);
+    memset(p, 0, sizeof *p);
+}
+
+/* Hive's unescapePathName: "%XX" (two hex digits) is that byte, any other '%' is itself. */
+static char *mypart_decode(const char *s, size_t n)
+{
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
+            buf_addc(&b, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            buf_addc(&b, s[i]);
+        }
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int mypart_parse(const char *table, const char *spec, struct my_part *p,
+                        struct mms_err *err)
+{
+    memset(p, 0, sizeof *p);
+    for (const char *s = spec; *s;) {
+        const char *end = strchr(s, '/');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', len);
+        if (!eq || eq == s) {
+            mypart_release(p);
+            return mms_err_set(err, 400, E_UNSUPPORTED,
+                               "table `%s`: partition '%s' is not of the form k1=v1/k2=v2, so it"
+                               " cannot name rows of a MySQL table",
+                               table, spec);
+        }
+        p->keys = xreallocarray(p->keys, p->n + 1, sizeof *p->keys);
+        p->vals = xreallocarray(p->vals, p->n + 1, sizeof *p->vals);
+        p->keys[p->n] = mypart_decode(s, (size_t)(eq - s));
+        p->vals[p->n] = mypart_decode(eq + 1, len - (size_t)(eq - s) - 1);
+        if (strcmp(p->vals[p->n], "__HIVE_DEFAULT_PARTITION__") == 0) {
+            free(p->vals[p->n]);
+            p->vals[p->n] = NULL;
+        }
+        p->n++;
+        s += len + (end ? 1 : 0);
+    }
+    if (p->n == 0)
+        return mms_err_set(err, 400, E_UNSUPPORTED, "table `%s`: empty partition spec", table);
+    p->is_int = xcalloc(p->n, sizeof *p->is_int);
+    p->ival = xcalloc(p->n, sizeof *p->ival);
+    return 0;
+}
+
+/* Each key must be a data column of schema; integer columns compare as integers. */
+static int mypart_resolve(const char *table, const char *spec, struct my_part *p,
+                          const struct conn_schema *schema, struct mms_err *err)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        const struct conn_column *col = NULL;
+        for (size_t i = 0; i < schema->ncols && !col; i++)
+            if (strcasecmp(schema->cols[i].name, p->keys[k]) == 0)
+                col = &schema->cols[i];
+        if (!col)
+            return mms_err_set(err, 400, E_MISMATCH,
+                               "table `%s`: partition '%s': key `%s` is not a column of the table",
+                               table, spec, p->keys[k]);
+        enum mms_type_id id = col->type.id;
+        if (!p->vals[k] || !(id == MT_BOOL || (id >= MT_INT8 && id <= MT_UINT64)))
+            continue;
+        char *e = NULL;
+        errno = 0;
+        long long v = strtoll(p->vals[k], &e, 10);
+        if (!p->vals[k][0] || errno || *e)
+            return mms_err_set(err, 400, E_VALUE,
+                               "table `%s`: partition '%s': value '%s' of integer column `%s` is"
+                               " not an integer",
+                               table, spec, p->vals[k], p->keys[k]);
+        p->is_int[k] = true;
+        p->ival[k] = (int64_t)v;
+    }
+    return 0;
+}
+
+/* Sets @mms_pk<i> to the key values on h, each bound as a parameter of a prepared statement. */
+static int mypart_vars(MYSQL *h, const struct my_part *p, const char *what, struct mms_err *err)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        char sql[64];
+        int n = snprintf(sql, sizeof sql, "SET @mms_pk%zu = ?", k);
+        MYSQL_STMT *st = mysql_stmt_init(h);
+        if (!st)
+            return mms_err_set(err, 500, E_INTERNAL, "mysql_stmt_init failed (out of memory)");
+        MYSQL_BIND b;
+        unsigned long len = p->vals[k] ? (unsigned long)strlen(p->vals[k]) : 0;
+        memset(&b, 0, sizeof b);
+        if (!p->vals[k]) {
+            b.buffer_type = MYSQL_TYPE_NULL;
+        } else if (p->is_int[k]) {
+            b.buffer_type = MYSQL_TYPE_LONGLONG;
+            b.buffer = (void *)&p->ival[k];
+        } else {
+            b.buffer_type = MYSQL_TYPE_STRING;
+            b.buffer = p->vals[k];
+            b.buffer_length = len;
+            b.length = &len;
+        }
+        if (mysql_stmt_prepare(st, sql, (unsigned long)n) != 0 || mysql_stmt_bind_param(st, &b) ||
+            mysql_stmt_execute(st) != 0) {
+            mms_err_set(err, 500, E_QUERY, "%s: setting partition key `%s`: %s", what,
+                        p->keys[k], mysql_stmt_error(st));
+            mysql_stmt_close(st);
+            return -1;
+        }
+        mysql_stmt_close(st);
+    }
+    return 0;
+}
+
+/* " WHERE `k1` <=> @mms_pk0 AND ..." (<=>: Hive's NULL partition matches NULL keys). */
+static void mypart_where(struct buf *sql, const struct my_part *p)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        buf_adds(sql, k ? " AND " : " WHERE ");
+        sql_ident(sql, p->keys[k]);
+        buf_printf(sql, " <=> @mms_pk%zu", k);
+    }
+}
+
 /* Opens SELECT `c1`,... FROM `db`.`t` [PARTITION (`p`)] as a stream on its own handle. */
 static int reader_open(const struct my_params *p, const char *db, const char *table,
-                       const char *partition, const struct conn_schema *schema,
-                       struct conn_reader **out, struct mms_err *err)
+                       const char *partition, const struct my_part *keys,
+                       const struct conn_schema *schema, struct conn_reader **out,
+                       struct mms_err *err)
 {
     struct buf sql;
     struct my_reader *r = xcalloc(1, sizeof *r);
@@ -1207,7 +1371,11 @@ static int reader_open(const struct my_params *p, const char *db, const char *ta
         sql_ident(&sql, pname);
         buf_addc(&sql, ')');
     }
+    if (keys)
+        mypart_where(&sql, keys);
     if (my_connect(p, &r->h, err) < 0)
+        goto out;
+    if (keys && mypart_vars(r->h, keys, r->what, err) < 0)
         goto out;
     if (mysql_real_query(r->h, buf_str(&sql), (unsigned long)sql.len) != 0) {
         my_fail(err, r->h, "reading %s", r->what);
@@ -1245,7 +1413,7 @@ static int my_read_open(struct conn *conn, const char *db, const char *table,
     struct my_conn *c = MY(conn);
     if (!c->dest && my_check_db(c, db, err) < 0)
         return -1;
-    return reader_open(&c->p, db, table, partition, schema, out, err);
+    return reader_open(&c->p, db, table, partition, NULL, schema, out, err);
 }
 
 /* Canonical time text: the fraction loses its trailing zeros (and the point when nothing is
@@ -1380,24 +1548,21 @@ static int my_dest_check(const struct conn_target *t, const struct conn_schema *
         return mms_err_set(err, 400, E_CONFIG,
                            "destination `%s`.`%s`: MySQL names have at most %d characters",
                            t->project, t->table, MY_IDENT_MAX);
-    if (schema && schema->npcols > 0)
-        return mms_err_set(err, 400, E_UNSUPPORTED,
-                           "table `%s`: partition columns in a MySQL destination are not"
-                           " supported (schema has %zu)",
-                           t->table, schema->npcols);
+    /* No partitions at the destination: a partitioned schema becomes a plain table whose key
+     * columns are data columns; a key that is not one would have no place in the rows. */
+    for (size_t k = 0; schema && k < schema->npcols; k++) {
+        bool found = false;
+        for (size_t i = 0; i < schema->ncols && !found; i++)
+            found = strcasecmp(schema->cols[i].name, schema->pcols[k].name) == 0;
+        if (!found)
+            return mms_err_set(err, 400, E_UNSUPPORTED,
+                               "table `%s`: partition column `%s` is not a data column (a MySQL"
+                               " destination holds partition keys as data columns)",
+                               t->table, schema->pcols[k].name);
+    }
     if (schema && schema->ncols == 0)
         return mms_err_set(err, 400, E_CONFIG, "table `%s`: the schema has no columns", t->table);
     return 0;
-}
-
-static int my_no_partition(const char *partition, const char *table, struct mms_err *err)
-{
-    if (!partition)
-        return 0;
-    return mms_err_set(err, 400, E_UNSUPPORTED,
-                       "table `%s`: writing one partition of a MySQL destination is not supported"
-                       " (partition '%s')",
-                       table, partition);
 }
 
 /* Fails with SchemaMismatch when db.table exists with other columns (by name, in order, case
@@ -1512,6 +1677,8 @@ static void writer_free(struct my_writer *w)
     free(w->old);
     free(w->what);
     free(w->scratch);
+    free(w->spec);
+    mypart_release(&w->part);
     buf_release(&w->sql);
     free(w);
 }
@@ -1542,11 +1709,21 @@ static int my_write_begin(struct conn *conn, const struct conn_target *t, const 
     buf_init(&sql, BUF_NO_LIMIT);
     buf_init(&w->sql, BUF_NO_LIMIT);
 
-    if (my_dest_check(t, schema, err) < 0 || my_no_partition(partition, t->table, err) < 0)
+    if (my_dest_check(t, schema, err) < 0)
         goto out;
+    if (partition) { /* one partition's rows inside the plain table */
+        if (mypart_parse(t->table, partition, &w->part, err) < 0 ||
+            mypart_resolve(t->table, partition, &w->part, schema, err) < 0)
+            goto out;
+        w->spec = xstrdup(partition);
+        char *sname = xasprintf("%s$%s", t->table, partition);
+        w->stage = aux_name(MY_STAGE_PREFIX, sname);
+        free(sname);
+    } else {
+        w->stage = aux_name(MY_STAGE_PREFIX, t->table);
+    }
     w->db = xstrdup(t->project);
     w->table = xstrdup(t->table);
-    w->stage = aux_name(MY_STAGE_PREFIX, t->table);
     w->old = aux_name(MY_OLD_PREFIX, t->table);
     w->what = xasprintf("table `%s`.`%s`", t->project, t->table);
     w->ncols = schema->ncols;
@@ -1557,9 +1734,19 @@ static int my_write_begin(struct conn *conn, const struct conn_target *t, const 
         goto out;
     if (my_check_existing(w->h, w->db, w->table, schema, &exists, err) < 0)
         goto out;
+    if (partition && !exists) { /* the plain table the partitions go into */
+        if (my_ddl(&sql, true, w->db, w->table, schema, err) < 0)
+            goto out;
+        if (my_execb(w->h, &sql, "creating the destination table", err) < 0) {
+            my_fail(err, w->h, "creating table `%s`.`%s`", w->db, w->table);
+            goto out;
+        }
+        buf_clear(&sql);
+        exists = true;
+    }
     /* Leftovers of an earlier attempt (crash or abort, or a crash between rename and drop). */
     if (drop_if_exists(w->h, w->db, w->stage, err) < 0 ||
-        drop_if_exists(w->h, w->db, w->old, err) < 0)
+        (!partition && drop_if_exists(w->h, w->db, w->old, err) < 0))
         goto out;
     if (exists) {
         /* LIKE keeps the target's exact column types, keys and partitioning */
@@ -1802,6 +1989,39 @@ static int my_write_commit(struct conn_writer *writer, struct mms_err *err)
         my_fail(err, w->h, "writing %s", w->what);
         goto fail;
     }
+    if (w->spec) {
+        /* Replace the partition's rows inside the plain table in one transaction. READ
+         * COMMITTED: the DELETE locks only the rows it removes, so partitions written by
+         * concurrent tasks do not wait on each other's scans. */
+        static const char iso[] = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+        if (mypart_vars(w->h, &w->part, w->what, err) < 0)
+            goto fail;
+        buf_adds(&sql, "DELETE FROM ");
+        sql_ident2(&sql, w->db, w->table);
+        mypart_where(&sql, &w->part);
+        struct buf ins;
+        buf_init(&ins, BUF_NO_LIMIT);
+        buf_adds(&ins, "INSERT INTO ");
+        sql_ident2(&ins, w->db, w->table);
+        buf_adds(&ins, " SELECT * FROM ");
+        sql_ident2(&ins, w->db, w->stage);
+        bool ok = my_exec(w->h, iso, sizeof iso - 1, "isolation", err) == 0 &&
+                  my_exec(w->h, "START TRANSACTION", 17, "start", err) == 0 &&
+                  my_execb(w->h, &sql, "delete", err) == 0 && my_execb(w->h, &ins, "insert", err) == 0 &&
+                  my_exec(w->h, "COMMIT", 6, "commit", err) == 0;
+        buf_release(&ins);
+        if (!ok) {
+            my_fail(err, w->h, "replacing partition '%s' of %s", w->spec, w->what);
+            mysql_query(w->h, "ROLLBACK");
+            goto fail;
+        }
+        rc = 0;
+        struct mms_err derr = {0};
+        if (drop_if_exists(w->h, w->db, w->stage, &derr) < 0)
+            log_warn("mysql: %s: cannot drop staging table `%s`: %s", w->what, w->stage,
+                     derr.msg); /* the next write_begin drops it */
+        goto out;
+    }
     if (my_schema_read(w->h, w->db, w->table, &have, err) < 0)
         goto fail;
     exists = have.ncols > 0;
@@ -1853,7 +2073,7 @@ static void my_write_abort(struct conn_writer *writer)
 /* ---- verification ----------------------------------------------------------------------- */
 
 static int my_count(MYSQL *h, const char *db, const char *table, const char *partition,
-                    int64_t *out, char **sql_out, struct mms_err *err)
+                    const struct my_part *keys, int64_t *out, char **sql_out, struct mms_err *err)
 {
     struct buf sql;
     MYSQL_RES *res = NULL;
@@ -1868,6 +2088,11 @@ static int my_count(MYSQL *h, const char *db, const char *table, const char *par
         buf_adds(&sql, " PARTITION (");
         sql_ident(&sql, pname);
         buf_addc(&sql, ')');
+    }
+    if (keys) {
+        mypart_where(&sql, keys);
+        if (mypart_vars(h, keys, table, err) < 0)
+            goto out;
     }
     if (my_query(h, &sql, "count", &res, err) < 0) {
         my_fail(err, h, "counting rows of table `%s`.`%s`", db, table);
@@ -1897,24 +2122,46 @@ static int my_count_source(struct conn *conn, const char *db, const char *table,
     struct my_conn *c = MY(conn);
     if (my_check_db(c, db, err) < 0)
         return -1;
-    return my_count(c->h, db, table, partition, out, sql_out, err);
+    return my_count(c->h, db, table, partition, NULL, out, sql_out, err);
 }
 
 static int my_count_dest(struct conn *conn, const struct conn_target *t, const char *partition,
                          int64_t *out, char **sql_out, struct mms_err *err)
 {
-    if (my_dest_check(t, NULL, err) < 0 || my_no_partition(partition, t->table, err) < 0)
+    struct my_part keys = {0};
+    struct conn_schema have = {0};
+    int rc = -1;
+    if (my_dest_check(t, NULL, err) < 0)
         return -1;
-    return my_count(MY(conn)->h, t->project, t->table, NULL, out, sql_out, err);
+    /* A partition is the rows with its key values; the key columns' types from the table. */
+    if (partition && (mypart_parse(t->table, partition, &keys, err) < 0 ||
+                      my_schema_read(MY(conn)->h, t->project, t->table, &have, err) < 0 ||
+                      mypart_resolve(t->table, partition, &keys, &have, err) < 0))
+        goto out;
+    rc = my_count(MY(conn)->h, t->project, t->table, NULL, partition ? &keys : NULL, out, sql_out,
+                  err);
+out:
+    mypart_release(&keys);
+    conn_schema_release(&have);
+    return rc;
 }
 
 static int my_read_dest_open(struct conn *conn, const struct conn_target *t,
                              const char *partition, const struct conn_schema *schema,
                              struct conn_reader **out, struct mms_err *err)
 {
-    if (my_dest_check(t, NULL, err) < 0 || my_no_partition(partition, t->table, err) < 0)
+    struct my_part keys = {0};
+    if (my_dest_check(t, NULL, err) < 0)
         return -1;
-    return reader_open(&MY(conn)->p, t->project, t->table, NULL, schema, out, err);
+    if (partition && (mypart_parse(t->table, partition, &keys, err) < 0 ||
+                      mypart_resolve(t->table, partition, &keys, schema, err) < 0)) {
+        mypart_release(&keys);
+        return -1;
+    }
+    int rc = reader_open(&MY(conn)->p, t->project, t->table, NULL, partition ? &keys : NULL,
+                         schema, out, err);
+    mypart_release(&keys);
+    return rc;
 }
 
 const struct conn_ops conn_mysql_ops = {

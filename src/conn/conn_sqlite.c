@@ -17,6 +17,14 @@
  * committed every ~64 MB to bound the WAL and the page cache; those rows are invisible under
  * the real name, and the next write_begin of the same target drops any leftover.
  *
+ * Partitions. SQLite has none: a partitioned schema whose key columns are also data columns
+ * (the engine makes them so, docs/engine.md "Partition keys") becomes a plain table, and a
+ * partition "k1=v1/k2=v2" is the set of its rows with those key values. Writing a partition
+ * stages its rows in "__mms_stage_<table>$<spec>", and write_commit, in one transaction,
+ * deletes the rows of that partition from the table (key columns compared with the values as
+ * parameters, integers as integers), inserts the staged rows and drops the staging table: the
+ * other partitions' rows are untouched, and a crash leaves the old rows of the partition.
+ *
  * Connections. A source connection holds one read-only handle. A destination connection holds
  * only the directory: create_table and count_dest open the project file for the call, and each
  * writer and destination reader owns its own handle, so writers of different tables never share
@@ -55,6 +63,16 @@ struct sq_conn {
     char *dir;  /* destination: the directory of <project>.db files */
 };
 
+/* A partition spec "k1=v1/k2=v2", percent-decoded (docs/files-format.md); val NULL for Hive's
+ * __HIVE_DEFAULT_PARTITION__ (its NULL partition). is_int/ival after sq_part_resolve. */
+struct sq_part {
+    size_t n;
+    char **keys;
+    char **vals;
+    bool *is_int;
+    int64_t *ival;
+};
+
 struct sq_reader {
     sqlite3 *own;     /* destination readers own their handle; NULL when borrowing */
     sqlite3_stmt *st; /* SELECT "c1",... FROM "main"."t" */
@@ -70,8 +88,11 @@ struct sq_writer {
     char *stage;
     char *path;
     size_t ncols;
+    char **names;   /* ncols column names, for value errors */
     size_t pending; /* batch bytes inserted since the last commit */
     char *sql;      /* the insert and the swap, for the task log */
+    char *spec;     /* writing one partition inside the plain table: its spec, else NULL */
+    struct sq_part part;
 };
 
 static struct sq_conn *SQ(struct conn *c)
@@ -116,6 +137,136 @@ static int sq_no_partitions(const char *partition, const char *table, struct mms
     return mms_err_set(err, 400, E_UNSUPPORTED,
                        "table \"%s\": SQLite has no partitions (partition '%s' requested)", table,
                        partition);
+}
+
+static void sq_part_release(struct sq_part *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        free(p->vals[i]);
+    }
+    free(p->keys);
+    free(p->vals);
+    free(p->is_int);
+    free(p->ival);
+    memset(p, 0, sizeof *p);
+}
+
+static int sq_hex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Hive's unescapePathName: "%XX" (two hex digits) is that byte, any other '%' is itself. */
+static char *sq_pct_decode(const char *s, size_t n)
+{
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = sq_hex(s[i + 1])) >= 0 &&
+            (lo = sq_hex(s[i + 2])) >= 0) {
+            buf_addc(&b, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            buf_addc(&b, s[i]);
+        }
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int sq_part_parse(const char *table, const char *spec, struct sq_part *p,
+                         struct mms_err *err)
+{
+    memset(p, 0, sizeof *p);
+    for (const char *s = spec; *s;) {
+        const char *end = strchr(s, '/');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', len);
+        if (!eq || eq == s) {
+            sq_part_release(p);
+            return mms_err_set(err, 400, E_UNSUPPORTED,
+                               "table \"%s\": partition '%s' is not of the form k1=v1/k2=v2, so"
+                               " it cannot name rows of a SQLite table",
+                               table, spec);
+        }
+        p->keys = xreallocarray(p->keys, p->n + 1, sizeof *p->keys);
+        p->vals = xreallocarray(p->vals, p->n + 1, sizeof *p->vals);
+        p->keys[p->n] = sq_pct_decode(s, (size_t)(eq - s));
+        p->vals[p->n] = sq_pct_decode(eq + 1, len - (size_t)(eq - s) - 1);
+        if (strcmp(p->vals[p->n], "__HIVE_DEFAULT_PARTITION__") == 0) {
+            free(p->vals[p->n]);
+            p->vals[p->n] = NULL;
+        }
+        p->n++;
+        s += len + (end ? 1 : 0);
+    }
+    if (p->n == 0)
+        return mms_err_set(err, 400, E_UNSUPPORTED, "table \"%s\": empty partition spec", table);
+    p->is_int = xcalloc(p->n, sizeof *p->is_int);
+    p->ival = xcalloc(p->n, sizeof *p->ival);
+    return 0;
+}
+
+static bool sq_type_is_integer(enum mms_type_id id)
+{
+    return id == MT_BOOL || (id >= MT_INT8 && id <= MT_UINT64);
+}
+
+/* Each key must be a data column of schema; an integer column compares as an integer (the
+ * value must then be one). */
+static int sq_part_resolve(const char *table, const char *spec, struct sq_part *p,
+                           const struct conn_schema *schema, struct mms_err *err)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        const struct conn_column *col = NULL;
+        for (size_t i = 0; i < schema->ncols && !col; i++)
+            if (sqlite3_stricmp(schema->cols[i].name, p->keys[k]) == 0)
+                col = &schema->cols[i];
+        if (!col)
+            return mms_err_set(err, 400, E_MISMATCH,
+                               "table \"%s\": partition '%s': key \"%s\" is not a column of the"
+                               " table",
+                               table, spec, p->keys[k]);
+        if (!p->vals[k] || !sq_type_is_integer(col->type.id))
+            continue;
+        char *e = NULL;
+        errno = 0;
+        long long v = strtoll(p->vals[k], &e, 10);
+        if (!p->vals[k][0] || errno || *e)
+            return mms_err_set(err, 400, E_VALUE,
+                               "table \"%s\": partition '%s': value '%s' of integer column \"%s\""
+                               " is not an integer",
+                               table, spec, p->vals[k], p->keys[k]);
+        p->is_int[k] = true;
+        p->ival[k] = (int64_t)v;
+    }
+    return 0;
+}
+
+/* " WHERE "k1" IS ? AND ..." (IS: Hive's NULL partition matches NULL keys). */
+static void sq_part_where(struct buf *sql, const struct sq_part *p)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        buf_adds(sql, k ? " AND " : " WHERE ");
+        conn_sql_ident(sql, '"', p->keys[k]);
+        buf_adds(sql, " IS ?");
+    }
+}
+
+static int sq_part_bind(sqlite3_stmt *st, const struct sq_part *p)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        int rc = !p->vals[k]   ? sqlite3_bind_null(st, (int)k + 1)
+                 : p->is_int[k] ? sqlite3_bind_int64(st, (int)k + 1, p->ival[k])
+                                : sqlite3_bind_text(st, (int)k + 1, p->vals[k], -1, SQLITE_TRANSIENT);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
 }
 
 /* ---- SQL text --------------------------------------------------------------------------- */
@@ -694,8 +845,9 @@ static int64_t sq_file_mtime(const char *path)
     return t;
 }
 
-static int sq_count(sqlite3 *h, const char *table, int64_t *out, char **sql_out,
-                    struct mms_err *err)
+/* part: only the rows of that partition (a resolved spec), or NULL. */
+static int sq_count(sqlite3 *h, const char *table, const struct sq_part *part, int64_t *out,
+                    char **sql_out, struct mms_err *err)
 {
     struct buf sql;
     sqlite3_stmt *st = NULL;
@@ -703,8 +855,10 @@ static int sq_count(sqlite3 *h, const char *table, int64_t *out, char **sql_out,
     buf_init(&sql, BUF_NO_LIMIT);
     buf_adds(&sql, "SELECT COUNT(*) FROM \"main\".");
     sql_ident(&sql, table);
+    if (part)
+        sq_part_where(&sql, part);
     if (sqlite3_prepare_v2(h, buf_str(&sql), -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
+        (part && sq_part_bind(st, part) != SQLITE_OK) || sqlite3_step(st) != SQLITE_ROW) {
         sq_fail(err, h, "counting rows of table \"%s\"", table);
         goto out;
     }
@@ -776,7 +930,7 @@ static int sq_list_tables(struct conn *conn, const char *db,
             log_warn("sqlite: %s: skipping table \"%s\": %s", c->path, names[i], terr.msg);
             continue;
         }
-        if (sq_count(c->h, names[i], &info.num_rows, NULL, &terr) < 0)
+        if (sq_count(c->h, names[i], NULL, &info.num_rows, NULL, &terr) < 0)
             info.num_rows = -1;
         if (size_st) {
             sqlite3_bind_text(size_st, 1, names[i], -1, SQLITE_STATIC);
@@ -831,8 +985,8 @@ static int sq_table_schema(struct conn *conn, const char *db, const char *table,
 
 /* Opens SELECT "c1","c2",... FROM "main"."t" on h. own: the reader closes h at the end. */
 static int sq_reader_open(sqlite3 *h, bool own, const char *path, const char *table,
-                          const struct conn_schema *schema, struct conn_reader **out,
-                          struct mms_err *err)
+                          const struct sq_part *part, const struct conn_schema *schema,
+                          struct conn_reader **out, struct mms_err *err)
 {
     struct buf sql;
     struct sq_reader *r = xcalloc(1, sizeof *r);
@@ -853,7 +1007,10 @@ static int sq_reader_open(sqlite3 *h, bool own, const char *path, const char *ta
     }
     buf_adds(&sql, " FROM \"main\".");
     sql_ident(&sql, table);
-    if (sqlite3_prepare_v2(h, buf_str(&sql), -1, &r->st, NULL) != SQLITE_OK) {
+    if (part)
+        sq_part_where(&sql, part);
+    if (sqlite3_prepare_v2(h, buf_str(&sql), -1, &r->st, NULL) != SQLITE_OK ||
+        (part && sq_part_bind(r->st, part) != SQLITE_OK)) {
         sq_fail(err, h, "reading %s", r->what);
         goto out;
     }
@@ -881,7 +1038,7 @@ static int sq_read_open(struct conn *conn, const char *db, const char *table, co
         return -1;
     if (!c->h)
         return mms_err_set(err, 500, E_INTERNAL, "SQLite connection was not opened as a source");
-    return sq_reader_open(c->h, false, c->path, table, schema, out, err);
+    return sq_reader_open(c->h, false, c->path, table, NULL, schema, out, err);
 }
 
 static int sq_read_next(struct conn_reader *reader, struct rowbatch *b, struct mms_err *err)
@@ -981,11 +1138,18 @@ static int sq_schema_check(const struct conn_schema *schema, const char *table, 
 {
     if (!table || !table[0])
         return mms_err_set(err, 400, E_CONFIG, "destination table name is empty");
-    if (schema->npcols > 0)
-        return mms_err_set(err, 400, E_UNSUPPORTED,
-                           "table \"%s\": SQLite has no partitions (schema has %zu partition "
-                           "columns)",
-                           table, schema->npcols);
+    /* No partitions: a partitioned schema becomes a plain table whose key columns are data
+     * columns; a key that is not one would have no place in the rows. */
+    for (size_t k = 0; k < schema->npcols; k++) {
+        bool found = false;
+        for (size_t i = 0; i < schema->ncols && !found; i++)
+            found = sqlite3_stricmp(schema->cols[i].name, schema->pcols[k].name) == 0;
+        if (!found)
+            return mms_err_set(err, 400, E_UNSUPPORTED,
+                               "table \"%s\": SQLite has no partitions and partition column"
+                               " \"%s\" is not a data column",
+                               table, schema->pcols[k].name);
+    }
     if (schema->ncols == 0)
         return mms_err_set(err, 400, E_CONFIG, "table \"%s\": the schema has no columns", table);
     return 0;
@@ -1070,6 +1234,11 @@ static void sq_writer_free(struct sq_writer *w)
     free(w->stage);
     free(w->path);
     free(w->sql);
+    free(w->spec);
+    sq_part_release(&w->part);
+    for (size_t i = 0; w->names && i < w->ncols; i++)
+        free(w->names[i]);
+    free(w->names);
     free(w);
 }
 
@@ -1084,16 +1253,31 @@ static int sq_write_begin(struct conn *conn, const struct conn_target *t, const 
     int rc = -1;
     buf_init(&sql, BUF_NO_LIMIT);
 
-    if (sq_schema_check(schema, t->table, err) < 0 ||
-        sq_no_partitions(partition, t->table, err) < 0)
+    if (sq_schema_check(schema, t->table, err) < 0)
         goto out;
+    if (partition) { /* one partition's rows inside the plain table */
+        if (sq_part_parse(t->table, partition, &w->part, err) < 0 ||
+            sq_part_resolve(t->table, partition, &w->part, schema, err) < 0)
+            goto out;
+        w->spec = xstrdup(partition);
+    }
     if (sq_dest_db(c, t->project, true, &w->h, &w->path, err) < 0)
         goto out;
     w->table = xstrdup(t->table);
-    w->stage = xasprintf(SQ_STAGE_PREFIX "%s", t->table);
+    w->stage = partition ? xasprintf(SQ_STAGE_PREFIX "%s$%s", t->table, partition)
+                         : xasprintf(SQ_STAGE_PREFIX "%s", t->table);
     w->ncols = schema->ncols;
+    w->names = xcalloc(w->ncols ? w->ncols : 1, sizeof *w->names);
+    for (size_t i = 0; i < w->ncols; i++)
+        w->names[i] = xstrdup(schema->cols[i].name);
     if (sq_check_existing(w->h, w->path, t->table, schema, &have, err) < 0)
         goto out;
+    if (partition && have.ncols == 0) { /* the plain table the partitions go into */
+        sq_ddl(&sql, true, t->table, schema, NULL);
+        if (sq_exec(w->h, buf_str(&sql), "creating the destination table", err) < 0)
+            goto out;
+        buf_clear(&sql);
+    }
 
     /* Leftover of an earlier attempt (crash or abort). */
     buf_adds(&sql, "DROP TABLE IF EXISTS \"main\".");
@@ -1121,6 +1305,20 @@ static int sq_write_begin(struct conn *conn, const struct conn_target *t, const 
     }
     if (sq_exec(w->h, "BEGIN", "starting the staging transaction", err) < 0)
         goto out;
+    if (partition) {
+        buf_adds(&sql, "; DELETE FROM \"main\".");
+        sql_ident(&sql, w->table);
+        sq_part_where(&sql, &w->part);
+        buf_adds(&sql, "; INSERT INTO \"main\".");
+        sql_ident(&sql, w->table);
+        buf_adds(&sql, " SELECT * FROM \"main\".");
+        sql_ident(&sql, w->stage);
+        buf_adds(&sql, "; DROP TABLE \"main\".");
+        sql_ident(&sql, w->stage);
+        w->sql = buf_detach(&sql, NULL);
+        rc = 0;
+        goto out;
+    }
     buf_adds(&sql, "; DROP TABLE IF EXISTS \"main\".");
     sql_ident(&sql, w->table);
     buf_adds(&sql, "; ALTER TABLE \"main\".");
@@ -1152,9 +1350,9 @@ static int sq_bind(struct sq_writer *w, const struct rowbatch *b, const struct v
         /* SQLite integers are signed 64-bit; a larger value would silently become REAL. */
         if (v->v.u > (uint64_t)INT64_MAX) {
             mms_err_set(err, 400, E_VALUE,
-                        "table \"%s\": value %llu of column %d does not fit SQLite's 64-bit"
-                        " integers",
-                        w->table, (unsigned long long)v->v.u, i);
+                        "table \"%s\": value %llu of column \"%s\" does not fit SQLite's"
+                        " 64-bit integers",
+                        w->table, (unsigned long long)v->v.u, w->names[i - 1]);
             return SQLITE_MISMATCH;
         }
         return sqlite3_bind_int64(st, i, (int64_t)v->v.u);
@@ -1230,6 +1428,42 @@ static int sq_write_commit(struct conn_writer *writer, struct mms_err *err)
     /* No statement may be pending on the tables being dropped and renamed. */
     sqlite3_finalize(w->ins);
     w->ins = NULL;
+    if (w->spec) {
+        /* Replace the partition's rows inside the plain table, in the staging transaction. */
+        sqlite3_stmt *del = NULL;
+        buf_adds(&sql, "DELETE FROM \"main\".");
+        sql_ident(&sql, w->table);
+        sq_part_where(&sql, &w->part);
+        int drc = sqlite3_prepare_v2(w->h, buf_str(&sql), -1, &del, NULL);
+        if (drc == SQLITE_OK)
+            drc = sq_part_bind(del, &w->part);
+        if (drc == SQLITE_OK)
+            drc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        if (drc != SQLITE_OK) {
+            sq_fail(err, w->h, "replacing partition '%s' of table \"%s\" in %s", w->spec,
+                    w->table, w->path);
+            sqlite3_finalize(del);
+            sq_discard(w);
+            goto out;
+        }
+        sqlite3_finalize(del);
+        buf_clear(&sql);
+        buf_adds(&sql, "INSERT INTO \"main\".");
+        sql_ident(&sql, w->table);
+        buf_adds(&sql, " SELECT * FROM \"main\".");
+        sql_ident(&sql, w->stage);
+        buf_adds(&sql, "; DROP TABLE \"main\".");
+        sql_ident(&sql, w->stage);
+        buf_adds(&sql, "; COMMIT");
+        if (sqlite3_exec(w->h, buf_str(&sql), NULL, NULL, NULL) != SQLITE_OK) {
+            sq_fail(err, w->h, "replacing partition '%s' of table \"%s\" in %s", w->spec,
+                    w->table, w->path);
+            sq_discard(w);
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
     /* Still inside the staging transaction: the last rows, the drop and the rename commit
      * together. */
     buf_adds(&sql, "DROP TABLE IF EXISTS \"main\".");
@@ -1280,17 +1514,27 @@ static int sq_count_source(struct conn *conn, const char *db, const char *table,
         return -1;
     if (!c->h)
         return mms_err_set(err, 500, E_INTERNAL, "SQLite connection was not opened as a source");
-    return sq_count(c->h, table, out, sql_out, err);
+    return sq_count(c->h, table, NULL, out, sql_out, err);
 }
 
 static int sq_count_dest(struct conn *conn, const struct conn_target *t, const char *partition,
                          int64_t *out, char **sql_out, struct mms_err *err)
 {
     sqlite3 *h = NULL;
-    if (sq_no_partitions(partition, t->table, err) < 0 ||
-        sq_dest_db(SQ(conn), t->project, false, &h, NULL, err) < 0)
+    struct sq_part part = {0};
+    struct conn_schema have = {0};
+    int rc = -1;
+    if (sq_dest_db(SQ(conn), t->project, false, &h, NULL, err) < 0)
         return -1;
-    int rc = sq_count(h, t->table, out, sql_out, err);
+    /* A partition is the rows with its key values; the key columns' types from the table. */
+    if (partition && (sq_part_parse(t->table, partition, &part, err) < 0 ||
+                      sq_schema_read(h, t->table, &have, err) < 0 ||
+                      sq_part_resolve(t->table, partition, &part, &have, err) < 0))
+        goto out;
+    rc = sq_count(h, t->table, partition ? &part : NULL, out, sql_out, err);
+out:
+    sq_part_release(&part);
+    conn_schema_release(&have);
     sqlite3_close(h);
     return rc;
 }
@@ -1301,11 +1545,20 @@ static int sq_read_dest_open(struct conn *conn, const struct conn_target *t, con
 {
     sqlite3 *h = NULL;
     char *path = NULL;
-    if (sq_no_partitions(partition, t->table, err) < 0 ||
-        sq_dest_db(SQ(conn), t->project, false, &h, &path, err) < 0)
+    struct sq_part part = {0};
+    if (partition && (sq_part_parse(t->table, partition, &part, err) < 0 ||
+                      sq_part_resolve(t->table, partition, &part, schema, err) < 0)) {
+        sq_part_release(&part);
         return -1;
-    int rc = sq_reader_open(h, true, path, t->table, schema, out, err);
+    }
+    if (sq_dest_db(SQ(conn), t->project, false, &h, &path, err) < 0) {
+        sq_part_release(&part);
+        return -1;
+    }
+    /* The values are bound as copies (SQLITE_TRANSIENT): part can go now. */
+    int rc = sq_reader_open(h, true, path, t->table, partition ? &part : NULL, schema, out, err);
     free(path);
+    sq_part_release(&part);
     return rc;
 }
 

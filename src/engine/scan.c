@@ -30,13 +30,13 @@
 
 struct tinfo {
     char *name, *type, *schema;
-    int64_t size, rows, ddl, mod;
+    int64_t size, rows, ddl, mod, changes;
     bool partitioned;
 };
 
 struct pinfo {
     char *value;
-    int64_t size, rows, ddl, mod;
+    int64_t size, rows, ddl, mod, changes;
 };
 
 struct scan_run {
@@ -137,6 +137,7 @@ static int on_table(void *ctx, const struct conn_table_info *t)
         .rows = t->num_rows,
         .ddl = t->last_ddl_time,
         .mod = t->last_modified,
+        .changes = t->change_count,
         .partitioned = t->schema.npcols > 0,
     };
     return beat(r);
@@ -155,6 +156,7 @@ static int on_part(void *ctx, const struct conn_partition_info *p)
         .rows = p->num_rows,
         .ddl = p->last_ddl_time,
         .mod = p->last_modified,
+        .changes = p->change_count,
     };
     /* A heartbeat per partition is cheap: it only writes once a third of the lease passed. */
     return beat(r);
@@ -220,6 +222,7 @@ static int write_table(struct scan_run *r, int64_t source_id, int64_t db_id, siz
         .num_rows = t->rows,
         .last_ddl_time = t->ddl,
         .last_modified = t->mod,
+        .change_count = t->changes,
         .schema = t->schema,
         .partitioned = t->partitioned,
     };
@@ -237,6 +240,7 @@ static int write_table(struct scan_run *r, int64_t source_id, int64_t db_id, siz
             .num_rows = p->rows,
             .last_ddl_time = p->ddl,
             .last_modified = p->mod,
+            .change_count = p->changes,
         };
         if (store_scan_upsert_part(db, source_id, db_id, *table_id, &sp, now, &seen[i], &ch,
                                    &r->err) < 0)

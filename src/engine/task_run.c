@@ -33,6 +33,7 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -60,6 +61,11 @@ struct run {
     struct conn *src, *dst;
     struct conn_schema sschema; /* the live source schema */
     struct conn_schema dschema; /* the same with the destination column names */
+    /* Partition keys the source does not produce as data columns (Hive layout) but the
+     * destination holds as trailing data columns: xkeys[i] is the index in sschema.pcols of
+     * dschema.cols[sschema.ncols + i]. The runner fills them from the partition spec. */
+    size_t *xkeys;
+    size_t nxkeys;
     struct conn_target target;
 
     char status[32];    /* the task's status as last written */
@@ -384,6 +390,160 @@ static enum run_rc map_columns(struct run *r)
     return RUN_OK;
 }
 
+/* Rule "partition keys are data columns at the destination" (docs/engine.md, "Partition
+ * keys"): a source partition key that is not one of the source's data columns (a Hive-layout
+ * FILES source) is appended to the destination schema as a trailing data column, filled by the
+ * runner from the partition spec. A FILES destination keeps such keys in its directory names
+ * only, as its source did, so nothing is appended there. */
+static void add_key_columns(struct run *r)
+{
+    if (r->dops->keys_outside_rows || r->sschema.npcols == 0)
+        return;
+    for (size_t k = 0; k < r->sschema.npcols; k++) {
+        bool found = false;
+        for (size_t i = 0; i < r->sschema.ncols && !found; i++)
+            found = strcmp(r->sschema.cols[i].name, r->sschema.pcols[k].name) == 0;
+        if (found)
+            continue;
+        struct conn_schema one = {.cols = &r->dschema.pcols[k], .ncols = 1};
+        struct conn_schema cp = {0};
+        conn_schema_copy(&cp, &one);
+        r->dschema.cols =
+            xreallocarray(r->dschema.cols, r->dschema.ncols + 1, sizeof *r->dschema.cols);
+        r->dschema.cols[r->dschema.ncols++] = cp.cols[0];
+        free(cp.cols);
+        r->xkeys = xreallocarray(r->xkeys, r->nxkeys + 1, sizeof *r->xkeys);
+        r->xkeys[r->nxkeys++] = k;
+    }
+}
+
+/* The values of the appended key columns for one partition, parsed from its spec. */
+struct keyvals {
+    size_t n;
+    struct val *v;   /* VAL_INT, VAL_TEXT (off into text) or VAL_NULL */
+    struct buf text; /* the decoded text values */
+};
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Hive's unescapePathName: "%XX" (two hex digits) is that byte, any other '%' is itself. */
+static void pct_decode_into(struct buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
+            buf_addc(out, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            buf_addc(out, s[i]);
+        }
+    }
+}
+
+static bool type_is_integer(enum mms_type_id id)
+{
+    return id == MT_BOOL || (id >= MT_INT8 && id <= MT_UINT64);
+}
+
+static enum run_rc keyvals_parse(struct run *r, const char *part, struct keyvals *kv)
+{
+    memset(kv, 0, sizeof *kv);
+    buf_init(&kv->text, BUF_NO_LIMIT);
+    if (r->nxkeys == 0)
+        return RUN_OK;
+    kv->n = r->nxkeys;
+    kv->v = xcalloc(r->nxkeys, sizeof *kv->v);
+    for (size_t x = 0; x < r->nxkeys; x++) {
+        const struct conn_column *key = &r->sschema.pcols[r->xkeys[x]];
+        const struct conn_column *dcol = &r->dschema.cols[r->sschema.ncols + x];
+        bool found = false;
+        struct buf k, v;
+        buf_init(&k, BUF_NO_LIMIT);
+        buf_init(&v, BUF_NO_LIMIT);
+        for (const char *p = part ? part : ""; *p && !found;) {
+            const char *end = strchr(p, '/');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *eq = memchr(p, '=', len);
+            if (eq) {
+                buf_clear(&k);
+                buf_clear(&v);
+                pct_decode_into(&k, p, (size_t)(eq - p));
+                pct_decode_into(&v, eq + 1, len - (size_t)(eq - p) - 1);
+                found = strcmp(buf_str(&k), key->name) == 0;
+            }
+            p += len + (end ? 1 : 0);
+        }
+        enum run_rc rc = RUN_OK;
+        if (!found) {
+            rc = run_failf(r, "TaskError.Partition",
+                           "table %s: partition '%s' gives no value for key \"%s\"", r->qtable,
+                           part ? part : "", key->name);
+        } else if (strcmp(buf_str(&v), "__HIVE_DEFAULT_PARTITION__") == 0) {
+            kv->v[x].kind = VAL_NULL; /* Hive's NULL partition */
+        } else if (type_is_integer(dcol->type.id)) {
+            char *e = NULL;
+            errno = 0;
+            long long n = strtoll(buf_str(&v), &e, 10);
+            if (v.len == 0 || errno || !e || *e)
+                rc = run_failf(r, "TaskError.Partition",
+                               "table %s: partition '%s': value '%s' of key \"%s\" is not an"
+                               " integer, as its type says",
+                               r->qtable, part, buf_str(&v), key->name);
+            else
+                rowbatch_set_int(&kv->v[x], (int64_t)n);
+        } else {
+            kv->v[x].kind = VAL_TEXT;
+            kv->v[x].len = (uint32_t)v.len;
+            kv->v[x].v.off = kv->text.len;
+            buf_add(&kv->text, buf_str(&v), v.len);
+        }
+        buf_release(&k);
+        buf_release(&v);
+        if (rc != RUN_OK)
+            return rc;
+    }
+    return RUN_OK;
+}
+
+static void keyvals_release(struct keyvals *kv)
+{
+    free(kv->v);
+    buf_release(&kv->text);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* out = in's rows with the key values appended (out has in->ncols + kv->n columns). */
+static void widen_batch(const struct rowbatch *in, const struct keyvals *kv, struct rowbatch *out)
+{
+    rowbatch_clear(out);
+    for (size_t i = 0; i < in->nrows; i++) {
+        const struct val *src = rowbatch_row(in, i);
+        struct val *dst = rowbatch_add_row(out);
+        for (size_t c = 0; c < in->ncols; c++) {
+            if (src[c].kind == VAL_TEXT || src[c].kind == VAL_BLOB)
+                rowbatch_set_bytes(out, &dst[c], src[c].kind, rowbatch_bytes(in, &src[c]),
+                                   src[c].len);
+            else
+                dst[c] = src[c];
+        }
+        for (size_t x = 0; x < kv->n; x++) {
+            const struct val *kval = &kv->v[x];
+            if (kval->kind == VAL_TEXT)
+                rowbatch_set_bytes(out, &dst[in->ncols + x], VAL_TEXT,
+                                   kval->len ? kv->text.p + kval->v.off : "", kval->len);
+            else
+                dst[in->ncols + x] = *kval;
+        }
+    }
+}
+
 /* Opens the source and the destination and reads the live source schema, once per run. */
 static enum run_rc run_open(struct run *r)
 {
@@ -425,7 +585,10 @@ static enum run_rc run_open(struct run *r)
     r->action = buf_detach(&b, NULL);
     if (r->sops->table_schema(r->src, r->t.src_db, r->t.src_table, &r->sschema, &r->err) < 0)
         return RUN_FAIL;
-    return map_columns(r);
+    enum run_rc rc = map_columns(r);
+    if (rc == RUN_OK)
+        add_key_columns(r);
+    return rc;
 }
 
 /* ---- read-ahead ----------------------------------------------------------------------------
@@ -592,6 +755,9 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     enum run_rc rc = RUN_FAIL;
     int64_t nrows = 0, nbytes = 0, t0 = time_mono_ms();
     struct buf what;
+    struct keyvals kv;
+    struct rowbatch wide;
+    bool widened = false;
 
     buf_init(&what, BUF_NO_LIMIT);
     buf_adds(&what, "copy ");
@@ -600,6 +766,13 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     name_dst(&what, r, dst_part);
     set_action(r, "%s", buf_str(&what));
 
+    if ((rc = keyvals_parse(r, part, &kv)) != RUN_OK)
+        goto out;
+    rc = RUN_FAIL;
+    if (r->nxkeys) { /* rows get the partition's key values appended */
+        rowbatch_init(&wide, r->dschema.ncols, rows, batch_bytes_for(r));
+        widened = true;
+    }
     if (r->dops->write_begin(r->dst, &r->target, dst_part, &r->dschema, &wr, &r->err) < 0) {
         wr = NULL;
         goto out;
@@ -629,7 +802,9 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
         if ((rc = run_throttle(r, (int64_t)b->nrows, n)) != RUN_OK)
             goto out;
         rc = RUN_FAIL;
-        if (r->dops->write_batch(wr, b, &r->err) < 0)
+        if (widened)
+            widen_batch(b, &kv, &wide);
+        if (r->dops->write_batch(wr, widened ? &wide : b, &r->err) < 0)
             goto out;
         nrows += (int64_t)b->nrows;
         nbytes += n;
@@ -671,6 +846,9 @@ out:
         r->sops->read_close(rd);
     if (wr)
         r->dops->write_abort(wr); /* drops the staging: the destination keeps its old copy */
+    if (widened)
+        rowbatch_release(&wide);
+    keyvals_release(&kv);
     buf_release(&what);
     return rc;
 }
@@ -765,6 +943,7 @@ static enum run_rc stage_data(struct run *r)
  * lease). */
 static enum run_rc checksum_stream(struct run *r, const struct conn_ops *ops,
                                    struct conn_reader *rd, struct rowbatch *b,
+                                   const struct keyvals *kv, struct rowbatch *wide,
                                    struct conn_checksum *out)
 {
     checksum_init(out);
@@ -773,7 +952,12 @@ static enum run_rc checksum_stream(struct run *r, const struct conn_ops *ops,
             return RUN_FAIL;
         if (b->nrows == 0)
             return RUN_OK;
-        checksum_add_batch(out, b);
+        if (kv && wide) { /* the source's rows with the key values the destination holds */
+            widen_batch(b, kv, wide);
+            checksum_add_batch(out, wide);
+        } else {
+            checksum_add_batch(out, b);
+        }
         enum run_rc rc = run_beat(r);
         if (rc != RUN_OK)
             return rc;
@@ -788,6 +972,9 @@ static enum run_rc verify_checksum(struct run *r, struct rowbatch *b, const char
     char fs[80], fd[80];
     enum run_rc rc;
     struct buf what, msg;
+    struct keyvals kv = {0};
+    struct rowbatch wide;
+    bool widened = false;
 
     buf_init(&what, BUF_NO_LIMIT);
     buf_init(&msg, BUF_NO_LIMIT);
@@ -797,18 +984,24 @@ static enum run_rc verify_checksum(struct run *r, struct rowbatch *b, const char
     name_dst(&what, r, dst_part);
     set_action(r, "%s", buf_str(&what));
 
+    if ((rc = keyvals_parse(r, part, &kv)) != RUN_OK)
+        goto out;
+    if (r->nxkeys) {
+        rowbatch_init(&wide, r->dschema.ncols, b->max_rows, b->max_bytes);
+        widened = true;
+    }
     rc = RUN_FAIL;
     if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &rd, &r->err) <
         0)
         goto out;
-    rc = checksum_stream(r, r->sops, rd, b, &cs);
+    rc = checksum_stream(r, r->sops, rd, b, widened ? &kv : NULL, widened ? &wide : NULL, &cs);
     r->sops->read_close(rd);
     if (rc != RUN_OK)
         goto out;
     rc = RUN_FAIL;
     if (r->dops->read_dest_open(r->dst, &r->target, dst_part, &r->dschema, &rd, &r->err) < 0)
         goto out;
-    rc = checksum_stream(r, r->dops, rd, b, &cd);
+    rc = checksum_stream(r, r->dops, rd, widened ? &wide : b, NULL, NULL, &cd);
     r->dops->read_close(rd);
     if (rc != RUN_OK)
         goto out;
@@ -821,6 +1014,9 @@ static enum run_rc verify_checksum(struct run *r, struct rowbatch *b, const char
     }
     rc = run_write(r, NULL, buf_str(&what), buf_str(&msg));
 out:
+    if (widened)
+        rowbatch_release(&wide);
+    keyvals_release(&kv);
     buf_release(&what);
     buf_release(&msg);
     return rc;
@@ -1193,6 +1389,7 @@ out:
         r.dops->close(r.dst);
     conn_schema_release(&r.sschema);
     conn_schema_release(&r.dschema);
+    free(r.xkeys);
     json_decref(r.jobcfg);
     json_decref(r.dscfg);
     limiter_free(r.task_lim);

@@ -54,6 +54,7 @@ const char *const store_schema_sql[] = {
     "  dst_project_name TEXT, dst_schema_name TEXT, dst_name TEXT," /* NULL = default mapping */
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
     "  last_modified INTEGER,"                   /* last data change at the source (scan) */
+    "  change_count INTEGER NOT NULL DEFAULT 0," /* source change counter, 0 unknown (scan) */
     "  UNIQUE (db_id, name)"
     ");",
     "CREATE INDEX IF NOT EXISTS tbl_source ON tbl(source_id);",
@@ -71,6 +72,7 @@ const char *const store_schema_sql[] = {
     "  status TEXT NOT NULL DEFAULT 'INIT',"     /* INIT|DOING|DONE|FAILED */
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
     "  last_modified INTEGER,"                   /* last data change at the source (scan) */
+    "  change_count INTEGER NOT NULL DEFAULT 0," /* source change counter, 0 unknown (scan) */
     "  UNIQUE (table_id, value)"
     ");",
     "CREATE INDEX IF NOT EXISTS part_source ON part(source_id);",

@@ -104,6 +104,18 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+/* Whether a change counter moved (see store_scan.h): only a known new value (> 0) that differs
+ * from the stored one. *now becomes the value to store: the stored one when the new is
+ * unknown, so an unknown reading never erases what an earlier scan saw. */
+static bool count_differs(int64_t stored, int64_t *now)
+{
+    if (*now <= 0) {
+        *now = stored;
+        return false;
+    }
+    return *now != stored;
+}
+
 static int64_t nonneg(int64_t v)
 {
     return v < 0 ? 0 : v;
@@ -362,17 +374,18 @@ int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,
 {
     static const char find_sql[] =
         "SELECT id, type, has_partitions, schema, last_ddl_time, last_modified, size, num_rows,"
-        " deleted FROM tbl WHERE db_id = $1 AND name = $2";
+        " deleted, change_count FROM tbl WHERE db_id = $1 AND name = $2";
     static const char insert_sql[] =
         "INSERT INTO tbl (source_id, db_id, name, type, has_partitions, schema, last_ddl_time,"
-        " last_modified, size, num_rows, create_time, update_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
+        " last_modified, size, num_rows, create_time, update_time, change_count)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id";
     static const char update_sql[] =
         "UPDATE tbl SET type = $1, has_partitions = $2, schema = $3, last_ddl_time = $4,"
         " last_modified = $5, size = $6, num_rows = $7, updated = 1, deleted = 0,"
-        " update_time = $8 WHERE id = $9";
+        " update_time = $8, change_count = $9 WHERE id = $10";
     int64_t size = nonneg(t->size), rows = nonneg(t->num_rows);
     int64_t ddl = nonneg(t->last_ddl_time), mod = nonneg(t->last_modified);
+    int64_t cc = nonneg(t->change_count);
     struct db_stmt *st = db_prepare(db, find_sql, err);
     if (!st)
         return -1;
@@ -381,7 +394,9 @@ int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,
     bool differs = false;
     if (rc == DB_ROW) {
         *id = db_col_i64(st, 0);
-        differs = str_differs(db_col_text(st, 1), t->type) ||
+        /* count_differs first: it must always run (it settles the value to store). */
+        differs = count_differs(db_col_i64(st, 9), &cc) ||
+                  str_differs(db_col_text(st, 1), t->type) ||
                   (db_col_i64(st, 2) != 0) != t->partitioned ||
                   str_differs(db_col_text(st, 3), t->schema) ||
                   (db_col_null(st, 4) ? 0 : db_col_i64(st, 4)) != ddl ||
@@ -396,7 +411,7 @@ int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,
         return query_i64(db, insert_sql,
                          ARGS(AI(source_id), AI(db_id), AS(t->name), AS(t->type),
                               AI(t->partitioned), AS(t->schema), AT(ddl), AT(mod), AI(size),
-                              AI(rows), AI(now)),
+                              AI(rows), AI(now), AI(cc)),
                          id, err) == 0
                    ? 0
                    : -1;
@@ -406,7 +421,7 @@ int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,
         return 0;
     return run(db, update_sql,
                ARGS(AS(t->type), AI(t->partitioned), AS(t->schema), AT(ddl), AT(mod), AI(size),
-                    AI(rows), AI(now), AI(*id)),
+                    AI(rows), AI(now), AI(cc), AI(*id)),
                NULL, err);
 }
 
@@ -415,17 +430,18 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
                            enum scan_change *change, struct mms_err *err)
 {
     static const char find_sql[] =
-        "SELECT id, last_ddl_time, last_modified, size, num_rows, deleted FROM part"
+        "SELECT id, last_ddl_time, last_modified, size, num_rows, deleted, change_count FROM part"
         " WHERE table_id = $1 AND value = $2";
     static const char insert_sql[] =
         "INSERT INTO part (source_id, db_id, table_id, value, last_ddl_time, last_modified,"
-        " size, num_rows, create_time, update_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
+        " size, num_rows, create_time, update_time, change_count)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id";
     static const char update_sql[] =
         "UPDATE part SET last_ddl_time = $1, last_modified = $2, size = $3, num_rows = $4,"
-        " updated = 1, deleted = 0, update_time = $5 WHERE id = $6";
+        " updated = 1, deleted = 0, update_time = $5, change_count = $6 WHERE id = $7";
     int64_t size = nonneg(p->size), rows = nonneg(p->num_rows);
     int64_t ddl = nonneg(p->last_ddl_time), mod = nonneg(p->last_modified);
+    int64_t cc = nonneg(p->change_count);
     struct db_stmt *st = db_prepare(db, find_sql, err);
     if (!st)
         return -1;
@@ -434,7 +450,8 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
     bool differs = false;
     if (rc == DB_ROW) {
         *id = db_col_i64(st, 0);
-        differs = (db_col_null(st, 1) ? 0 : db_col_i64(st, 1)) != ddl ||
+        differs = count_differs(db_col_i64(st, 6), &cc) ||
+                  (db_col_null(st, 1) ? 0 : db_col_i64(st, 1)) != ddl ||
                   (db_col_null(st, 2) ? 0 : db_col_i64(st, 2)) != mod ||
                   db_col_i64(st, 3) != size || db_col_i64(st, 4) != rows || db_col_i64(st, 5) != 0;
     }
@@ -445,7 +462,7 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
         *change = SCAN_NEW;
         return query_i64(db, insert_sql,
                          ARGS(AI(source_id), AI(db_id), AI(table_id), AS(p->value), AT(ddl),
-                              AT(mod), AI(size), AI(rows), AI(now)),
+                              AT(mod), AI(size), AI(rows), AI(now), AI(cc)),
                          id, err) == 0
                    ? 0
                    : -1;
@@ -453,8 +470,8 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
     *change = differs ? SCAN_CHANGED : SCAN_SAME;
     if (!differs)
         return 0;
-    return run(db, update_sql, ARGS(AT(ddl), AT(mod), AI(size), AI(rows), AI(now), AI(*id)), NULL,
-               err);
+    return run(db, update_sql, ARGS(AT(ddl), AT(mod), AI(size), AI(rows), AI(now), AI(cc), AI(*id)),
+               NULL, err);
 }
 
 /* ---- Sweeps ------------------------------------------------------------------------------ */

@@ -72,16 +72,24 @@ struct scan_table {
     const char *name;
     const char *type;
     int64_t size, num_rows, last_ddl_time, last_modified;
-    const char *schema; /* compact JSON text (conn_schema_to_json) */
+    int64_t change_count; /* conn_table_info.change_count, 0 unknown */
+    const char *schema;   /* compact JSON text (conn_schema_to_json) */
     bool partitioned;
 };
 struct scan_part {
     const char *value;
     int64_t size, num_rows, last_ddl_time, last_modified;
+    int64_t change_count; /* conn_partition_info.change_count, 0 unknown */
 };
 
 /* Each returns 0 with the object's id and what happened, or -1. A deleted object that is seen
- * again gets deleted = 0 and counts as SCAN_CHANGED. */
+ * again gets deleted = 0 and counts as SCAN_CHANGED.
+ *
+ * change_count: a new value > 0 that differs from the stored one is a change (SCAN_CHANGED),
+ * also when the stored one is 0 (unknown) or larger (the source's statistics were reset, which
+ * may have hidden changes): a needless re-migration costs time, a missed one loses data. A new
+ * value of 0 (unknown: a connector without such a counter, or statistics unavailable) is never
+ * a change by itself and does not overwrite a stored value. */
 int store_scan_upsert_db(struct db *db, int64_t source_id, const char *name, int64_t now,
                          int64_t *id, enum scan_change *change, struct mms_err *err);
 int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,

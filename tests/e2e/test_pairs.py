@@ -26,21 +26,10 @@ JOB_TIMEOUT = 240
 
 # Tables that cannot be migrated by design for a pair, with the message their task must end on
 # (docs/e2e-pairs.md says why). Every other table of every pair must end DONE and be equal.
-# Partition columns of a FILES (Hive) table are not data columns: no SQL destination can
-# write such a partition; SQLite has no partitions; MySQL destinations replace tables whole.
-NO_PARTITIONS_SQLITE = ("SCHEMA_FAILED", r'^table "events": SQLite has no partitions')
-NO_PARTITIONS_MYSQL = ("SCHEMA_FAILED",
-                       r"^table `events`: partition columns in a MySQL destination are not "
-                       r"supported")
-HIVE_KEYS_PG = ("SCHEMA_FAILED", r'^table "events": partition column "region" is not a data '
-                r"column; PostgreSQL destinations take only plain tables")
-EXPECTED_FAILURES = {
-    ("POSTGRESQL", "SQLITE", pf.PART_TABLE): NO_PARTITIONS_SQLITE,
-    ("FILES", "SQLITE", pf.PART_TABLE): NO_PARTITIONS_SQLITE,
-    ("POSTGRESQL", "MYSQL", pf.PART_TABLE): NO_PARTITIONS_MYSQL,
-    ("FILES", "MYSQL", pf.PART_TABLE): NO_PARTITIONS_MYSQL,
-    ("FILES", "POSTGRESQL", pf.PART_TABLE): HIVE_KEYS_PG,
-}
+# None today: partition keys are data columns at every SQL destination (docs/engine.md,
+# "Partition keys"): SQLite and MySQL hold a partitioned table as a plain table, each
+# partition replaced inside it; a Hive key becomes a trailing data column.
+EXPECTED_FAILURES = {}
 
 # Columns compared in a documented weaker form, per (source, destination).
 # SQLite's NUMERIC affinity stores a decimal from a typed source as a REAL (types.md, SQLite,
@@ -146,10 +135,35 @@ def compare(src, dst, table, lossy=()):
 
 def check_dest_partitions(src_kind, dst):
     """Partitions survive where both sides have them: a partitioned PostgreSQL or FILES source
-    gives region=<v> directories in FILES and a LIST-partitioned table in PostgreSQL."""
+    gives region=<v> directories in FILES and a LIST-partitioned table in PostgreSQL. SQLite and
+    MySQL hold it as a plain table with the key as a data column (a Hive key, which is not a
+    data column at the source, trailing)."""
     regions = ["region=%s" % p for p in sorted(pf.PARTS)]
     if src_kind not in ("POSTGRESQL", "FILES"):
         return
+    want_cols = ["id", "region", "v"] if src_kind == "POSTGRESQL" else ["id", "v", "region"]
+    if dst.kind == "SQLITE":
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(dst.dir, dst.project + ".db"),
+                              uri=True)
+        try:
+            cols = [r[1] for r in con.execute("PRAGMA table_info(%s)" % pf.sq(pf.PART_TABLE))]
+            stray = [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE substr(name, 1, 6) = '__mms_'")]
+        finally:
+            con.close()
+        assert cols == want_cols, "SQLite destination events columns: %r" % cols
+        assert stray == [], "SQLite destination: staging tables left: %r" % stray
+    elif dst.kind == "MYSQL":
+        out = pf.mariadb(dst.server, (
+            "SELECT GROUP_CONCAT(column_name ORDER BY ordinal_position) FROM "
+            "information_schema.columns WHERE table_schema = %s AND BINARY table_name = %s;"
+            " SELECT COUNT(*) FROM information_schema.partitions WHERE table_schema = %s AND "
+            "BINARY table_name = %s AND partition_name IS NOT NULL;"
+            " SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND "
+            "LEFT(table_name, 6) = '__mms_';")
+            % ((pf.my_lit(dst.project), pf.my_lit(pf.PART_TABLE)) * 2 + (pf.my_lit(dst.project),)))
+        assert out.split() == [",".join(want_cols), "0", "0"], \
+            "MySQL destination events (columns, partitions, staging tables): %r" % out
     if dst.kind == "FILES":
         got = pf.files_partitions(dst.root, dst.project, pf.PART_TABLE)
         assert got == regions, "FILES destination partitions: %r" % got

@@ -781,6 +781,176 @@ static void test_atomic_replace(void **state)
     ops->close(d);
 }
 
+/* ---- partitions inside a plain table ----------------------------------------------------- */
+
+/* Writes partition spec with nrows rows (id, region, n, tag) and commits unless die. */
+static int write_part(struct conn *d, const struct conn_target *t, const struct conn_schema *s,
+                      const char *spec, const char *region, int64_t n, int nrows, const char *tag,
+                      bool die)
+{
+    struct mms_err err = {0};
+    struct conn_writer *w = NULL;
+    struct rowbatch b;
+    if (ops->write_begin(d, t, spec, s, &w, &err) != 0) {
+        fprintf(stderr, "write_begin %s: %s %s\n", spec, err.code, err.msg);
+        return -1;
+    }
+    rowbatch_init(&b, 4, 256, 1 << 20);
+    for (int i = 0; i < nrows; i++) {
+        struct val *v = rowbatch_add_row(&b);
+        rowbatch_set_int(&v[0], i);
+        if (region)
+            rowbatch_set_bytes(&b, &v[1], VAL_TEXT, region, strlen(region));
+        rowbatch_set_int(&v[2], n);
+        rowbatch_set_bytes(&b, &v[3], VAL_TEXT, tag, strlen(tag));
+    }
+    int rc = ops->write_batch(w, &b, &err);
+    rowbatch_release(&b);
+    if (die)
+        raise(SIGKILL);
+    if (rc != 0) {
+        fprintf(stderr, "write_batch %s: %s %s\n", spec, err.code, err.msg);
+        ops->write_abort(w);
+        return -1;
+    }
+    rc = ops->write_commit(w, &err);
+    if (rc != 0)
+        fprintf(stderr, "write_commit %s: %s %s\n", spec, err.code, err.msg);
+    return rc;
+}
+
+static int64_t dest_count(struct conn *d, const struct conn_target *t, const char *spec)
+{
+    struct mms_err err = {0};
+    int64_t n = -1;
+    char *sql = NULL;
+    if (ops->count_dest(d, t, spec, &n, &sql, &err) != 0)
+        fail_msg("count_dest %s: %s %s", spec ? spec : "(all)", err.code, err.msg);
+    free(sql);
+    return n;
+}
+
+static void test_partitions_inside_plain_table(void **state)
+{
+    (void)state;
+    struct conn *d = open_dst();
+    struct mms_err err = {0};
+    struct conn_column cols[4] = {
+        {.name = (char *)"id", .type = {.id = MT_INT64}, .nullable = false},
+        {.name = (char *)"region", .type = {.id = MT_VARCHAR, .length = 20}, .nullable = true},
+        {.name = (char *)"n", .type = {.id = MT_INT32}, .nullable = true},
+        {.name = (char *)"tag", .type = {.id = MT_TEXT}, .nullable = true},
+    };
+    struct conn_schema sch = {.cols = cols, .ncols = 4, .pcols = &cols[1], .npcols = 2};
+    struct conn_target t = {.project = DST_DB, .table = "par`ts"};
+    const char *tq = DST_DB_Q ".`par``ts`";
+    char sql[512];
+
+    /* a plain table with the keys as data columns */
+    assert_int_equal(ops->create_table(d, &t, &sch, NULL, &err), 0);
+    MYSQL *h = db_open();
+    assert_int_equal(db_int(h, "SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE"
+                               " TABLE_NAME = 'par`ts' AND PARTITION_NAME IS NOT NULL"),
+                     0);
+
+    assert_int_equal(write_part(d, &t, &sch, "region=eu/n=1", "eu", 1, 3, "A", false), 0);
+    assert_int_equal(write_part(d, &t, &sch, "region=us/n=1", "us", 1, 2, "A", false), 0);
+    assert_int_equal(write_part(d, &t, &sch, "region=eu/n=2", "eu", 2, 4, "A", false), 0);
+    /* percent-decoded values with quotes; Hive's NULL partition */
+    assert_int_equal(write_part(d, &t, &sch, "region=a%2Fb%3d'`\\/n=3", "a/b='`\\", 3, 1, "A",
+                                false),
+                     0);
+    assert_int_equal(
+        write_part(d, &t, &sch, "region=__HIVE_DEFAULT_PARTITION__/n=3", NULL, 3, 2, "A", false),
+        0);
+    assert_int_equal(dest_count(d, &t, NULL), 12);
+    assert_int_equal(dest_count(d, &t, "region=eu/n=1"), 3);
+    assert_int_equal(dest_count(d, &t, "region=us/n=1"), 2);
+    assert_int_equal(dest_count(d, &t, "region=eu/n=2"), 4);
+    assert_int_equal(dest_count(d, &t, "region=a%2Fb%3D%27`%5C/n=3"), 1);
+    assert_int_equal(dest_count(d, &t, "region=__HIVE_DEFAULT_PARTITION__/n=3"), 2);
+    assert_int_equal(dest_count(d, &t, "region=eu/n=3"), 0);
+
+    /* replacing one partition leaves the other partitions' rows untouched */
+    assert_int_equal(write_part(d, &t, &sch, "region=eu/n=1", "eu", 1, 5, "B", false), 0);
+    assert_int_equal(dest_count(d, &t, NULL), 14);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM %s WHERE region = 'eu' AND n = 1 AND tag = 'B'", tq);
+    assert_int_equal(db_int(h, sql), 5);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE tag = 'A'", tq);
+    assert_int_equal(db_int(h, sql), 9);
+
+    /* the destination reader of a partition reads only its rows */
+    struct conn_reader *r = NULL;
+    struct rowbatch b;
+    int64_t got = 0;
+    assert_int_equal(ops->read_dest_open(d, &t, "region=eu/n=1", &sch, &r, &err), 0);
+    rowbatch_init(&b, 4, 64, 1 << 20);
+    for (;;) {
+        assert_int_equal(ops->read_next(r, &b, &err), 0);
+        if (b.nrows == 0)
+            break;
+        for (size_t i = 0; i < b.nrows; i++) {
+            const struct val *v = rowbatch_row(&b, i);
+            assert_int_equal(v[2].v.i, 1);
+            assert_memory_equal(rowbatch_bytes(&b, &v[3]), "B", 1);
+        }
+        got += (int64_t)b.nrows;
+    }
+    rowbatch_release(&b);
+    ops->read_close(r);
+    assert_int_equal(got, 5);
+
+    /* a writer killed before its commit leaves the partition's old rows */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct conn *d2 = NULL;
+        if (ops->open_dest(&d2, dest_url, &err) != 0)
+            _exit(3);
+        write_part(d2, &t, &sch, "region=us/n=1", "us", 1, 50, "C", true);
+        _exit(4);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(dest_count(d, &t, "region=us/n=1"), 2);
+    assert_int_equal(dest_count(d, &t, NULL), 14);
+    /* the next attempt of that partition clears the leftover and replaces it */
+    assert_int_equal(write_part(d, &t, &sch, "region=us/n=1", "us", 1, 6, "D", false), 0);
+    assert_int_equal(dest_count(d, &t, "region=us/n=1"), 6);
+    assert_int_equal(dest_count(d, &t, NULL), 18);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE tag = 'C'", tq);
+    assert_int_equal(db_int(h, sql), 0);
+    assert_int_equal(db_int(h, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME"
+                               " LIKE '\\_\\_mms%' AND TABLE_SCHEMA = 'dst`db \xc3\xa9'"),
+                     0);
+
+    /* an aborted partition write leaves the old rows too */
+    struct conn_writer *w = NULL;
+    assert_int_equal(ops->write_begin(d, &t, "region=eu/n=2", &sch, &w, &err), 0);
+    ops->write_abort(w);
+    assert_int_equal(dest_count(d, &t, "region=eu/n=2"), 4);
+
+    /* errors: a non-integer value of an integer key, a spec that names no rows, a partition
+     * key that is not a data column */
+    w = NULL;
+    assert_int_equal(ops->write_begin(d, &t, "region=eu/n=x", &sch, &w, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Value");
+    assert_null(w);
+    assert_int_equal(ops->write_begin(d, &t, "partition=p1", &sch, &w, &err), -1);
+    assert_null(w);
+    struct conn_column zz = {.name = (char *)"zz", .type = {.id = MT_INT64}};
+    struct conn_schema bad = sch;
+    bad.pcols = &zz;
+    bad.npcols = 1;
+    struct conn_target t2 = {.project = DST_DB, .table = "parts2"};
+    assert_int_equal(ops->create_table(d, &t2, &bad, NULL, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Unsupported");
+    mysql_close(h);
+    ops->close(d);
+}
+
 static void test_values_that_do_not_fit(void **state)
 {
     (void)state;
@@ -1008,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_to_mysql),
         cmocka_unit_test(test_mysql_to_sqlite),
         cmocka_unit_test(test_atomic_replace),
+        cmocka_unit_test(test_partitions_inside_plain_table),
         cmocka_unit_test(test_values_that_do_not_fit),
         cmocka_unit_test(test_many_rows_and_large_values),
         cmocka_unit_test(test_config_errors),

@@ -812,6 +812,189 @@ static void test_crash_before_commit_keeps_old_table(void **state)
     ops->close(dst);
 }
 
+/* ---- tests: partitions inside a plain table ------------------------------------------- */
+
+/* id int64, region text, n int64, tag text; partition keys region and n (data columns too). */
+static void make_part_schema(struct conn_schema *s, struct conn_column cols[4])
+{
+    static const char *const names[4] = {"id", "region", "n", "tag"};
+    static const enum mms_type_id ids[4] = {MT_INT64, MT_TEXT, MT_INT64, MT_TEXT};
+    memset(cols, 0, 4 * sizeof cols[0]);
+    for (int i = 0; i < 4; i++) {
+        cols[i].name = (char *)names[i];
+        cols[i].type.id = ids[i];
+        cols[i].nullable = true;
+    }
+    memset(s, 0, sizeof *s);
+    s->cols = cols;
+    s->ncols = 4;
+    s->pcols = &cols[1];
+    s->npcols = 2;
+    s->source_type = (char *)"POSTGRESQL";
+}
+
+/* Writes partition spec with nrows rows (region, n) tagged tag, and commits unless die. */
+static int write_part(struct conn *dst, const struct conn_target *t, const struct conn_schema *s,
+                      const char *spec, const char *region, int64_t n, int nrows, const char *tag,
+                      bool die)
+{
+    struct mms_err err = {0};
+    struct conn_writer *w = NULL;
+    struct rowbatch b;
+    if (ops->write_begin(dst, t, spec, s, &w, &err) != 0) {
+        fprintf(stderr, "write_begin %s: %s %s\n", spec, err.code, err.msg);
+        return -1;
+    }
+    rowbatch_init(&b, 4, 64, 1 << 20);
+    for (int i = 0; i < nrows; i++) {
+        struct val *v = rowbatch_add_row(&b);
+        rowbatch_set_int(&v[0], i);
+        rowbatch_set_bytes(&b, &v[1], VAL_TEXT, region, strlen(region));
+        rowbatch_set_int(&v[2], n);
+        rowbatch_set_bytes(&b, &v[3], VAL_TEXT, tag, strlen(tag));
+    }
+    int rc = ops->write_batch(w, &b, &err);
+    rowbatch_release(&b);
+    if (die)
+        raise(SIGKILL);
+    if (rc != 0) {
+        ops->write_abort(w);
+        return -1;
+    }
+    return ops->write_commit(w, &err);
+}
+
+static int64_t dest_count(struct conn *dst, const struct conn_target *t, const char *spec)
+{
+    struct mms_err err = {0};
+    int64_t n = -1;
+    char *sql = NULL;
+    if (ops->count_dest(dst, t, spec, &n, &sql, &err) != 0)
+        fail_msg("count_dest %s: %s %s", spec ? spec : "(all)", err.code, err.msg);
+    free(sql);
+    return n;
+}
+
+static void test_partitions_inside_plain_table(void **state)
+{
+    (void)state;
+    struct conn *dst = open_dst();
+    struct mms_err err = {0};
+    struct conn_schema s;
+    struct conn_column cols[4];
+    struct conn_target t = {"proj", NULL, "parts \"p\""};
+    make_part_schema(&s, cols);
+
+    /* a plain table with the keys as data columns */
+    assert_int_equal(ops->create_table(dst, &t, &s, NULL, &err), 0);
+    sqlite3 *h = db_open(dest_db);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM pragma_table_info('parts \"p\"')"), 4);
+    sqlite3_close(h);
+
+    assert_int_equal(write_part(dst, &t, &s, "region=eu/n=1", "eu", 1, 3, "A", false), 0);
+    assert_int_equal(write_part(dst, &t, &s, "region=us/n=1", "us", 1, 2, "A", false), 0);
+    assert_int_equal(write_part(dst, &t, &s, "region=eu/n=2", "eu", 2, 4, "A", false), 0);
+    /* percent-decoded values; the spelling does not matter */
+    assert_int_equal(write_part(dst, &t, &s, "region=a%2Fb%3d'/n=3", "a/b='", 3, 1, "A", false),
+                     0);
+    assert_int_equal(dest_count(dst, &t, NULL), 10);
+    assert_int_equal(dest_count(dst, &t, "region=eu/n=1"), 3);
+    assert_int_equal(dest_count(dst, &t, "region=us/n=1"), 2);
+    assert_int_equal(dest_count(dst, &t, "region=eu/n=2"), 4);
+    assert_int_equal(dest_count(dst, &t, "region=a%2Fb%3D%27/n=3"), 1);
+    assert_int_equal(dest_count(dst, &t, "region=eu/n=3"), 0);
+
+    /* replacing one partition leaves the others' rows untouched */
+    assert_int_equal(write_part(dst, &t, &s, "region=eu/n=1", "eu", 1, 5, "B", false), 0);
+    assert_int_equal(dest_count(dst, &t, NULL), 12);
+    h = db_open(dest_db);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM \"parts \"\"p\"\"\" WHERE region = 'eu'"
+                               " AND n = 1 AND tag = 'B'"),
+                     5);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM \"parts \"\"p\"\"\" WHERE tag = 'A'"), 7);
+    /* integer keys are stored and compared as integers */
+    assert_int_equal(db_int(h, "SELECT count(*) FROM \"parts \"\"p\"\"\" WHERE typeof(n) <>"
+                               " 'integer'"),
+                     0);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
+                               " '__mms_stage_%'"),
+                     0);
+    sqlite3_close(h);
+
+    /* the destination reader of a partition reads only its rows */
+    struct conn_reader *r = NULL;
+    struct rowbatch b;
+    int64_t got = 0;
+    assert_int_equal(ops->read_dest_open(dst, &t, "region=eu/n=1", &s, &r, &err), 0);
+    rowbatch_init(&b, 4, 64, 1 << 20);
+    for (;;) {
+        assert_int_equal(ops->read_next(r, &b, &err), 0);
+        if (b.nrows == 0)
+            break;
+        for (size_t i = 0; i < b.nrows; i++) {
+            const struct val *v = rowbatch_row(&b, i);
+            assert_int_equal(v[2].v.i, 1);
+            assert_memory_equal(rowbatch_bytes(&b, &v[3]), "B", 1);
+        }
+        got += (int64_t)b.nrows;
+    }
+    rowbatch_release(&b);
+    ops->read_close(r);
+    assert_int_equal(got, 5);
+
+    /* a writer killed before its commit leaves the partition's old rows */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct conn *d2 = NULL;
+        if (conn_sqlite_ops.open_dest(&d2, dest_url, &err) != 0)
+            _exit(3);
+        write_part(d2, &t, &s, "region=us/n=1", "us", 1, 50, "C", true);
+        _exit(4);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(dest_count(dst, &t, "region=us/n=1"), 2);
+    assert_int_equal(dest_count(dst, &t, NULL), 12);
+    /* the next attempt of that partition clears the leftover and replaces it */
+    assert_int_equal(write_part(dst, &t, &s, "region=us/n=1", "us", 1, 6, "D", false), 0);
+    assert_int_equal(dest_count(dst, &t, "region=us/n=1"), 6);
+    assert_int_equal(dest_count(dst, &t, NULL), 16);
+    h = db_open(dest_db);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM \"parts \"\"p\"\"\" WHERE tag = 'C'"), 0);
+    assert_int_equal(db_int(h, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
+                               " '__mms_stage_%'"),
+                     0);
+    sqlite3_close(h);
+
+    /* an aborted partition write leaves the old rows too */
+    struct conn_writer *w = NULL;
+    assert_int_equal(ops->write_begin(dst, &t, "region=eu/n=2", &s, &w, &err), 0);
+    ops->write_abort(w);
+    assert_int_equal(dest_count(dst, &t, "region=eu/n=2"), 4);
+
+    /* errors: a non-integer value of an integer key, a key that is not a column, a spec that
+     * names no rows, a partition key that is not a data column */
+    w = NULL;
+    assert_int_equal(ops->write_begin(dst, &t, "region=eu/n=x", &s, &w, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Value");
+    assert_null(w);
+    assert_int_equal(ops->write_begin(dst, &t, "zone=eu", &s, &w, &err), -1);
+    assert_null(w);
+    assert_int_equal(ops->write_begin(dst, &t, "FOR VALUES IN ('eu')", &s, &w, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Unsupported");
+    struct conn_column zz = cols[1];
+    zz.name = (char *)"zz";
+    struct conn_schema bad = s;
+    bad.pcols = &zz;
+    bad.npcols = 1;
+    struct conn_target t2 = {"proj", NULL, "parts2"};
+    assert_int_equal(ops->create_table(dst, &t2, &bad, NULL, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Unsupported");
+    ops->close(dst);
+}
+
 /* ---- tests: batch caps ------------------------------------------------------------------ */
 
 static void read_with_caps(struct conn *src, const char *table, size_t max_rows, size_t max_bytes,
@@ -1092,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_utf16_source),
         cmocka_unit_test(test_generic_declarations),
         cmocka_unit_test(test_crash_before_commit_keeps_old_table),
+        cmocka_unit_test(test_partitions_inside_plain_table),
         cmocka_unit_test(test_batches_respect_caps),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_registry),

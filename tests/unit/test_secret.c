@@ -30,7 +30,10 @@ static void test_roundtrip(void **state)
         char *enc = secret_encrypt(K1, vals[i], strlen(vals[i]));
         assert_non_null(enc);
         assert_true(secret_is_encrypted(enc));
-        assert_null(strstr(enc, vals[i][0] ? vals[i] : "\x01"));
+        /* The clear text must not show through; only meaningful for longer values (a one
+         * letter value turns up in random base64 about every other time). */
+        if (strlen(vals[i]) >= 8)
+            assert_null(strstr(enc, vals[i]));
         char *plain = NULL;
         struct mms_err err = {0};
         assert_int_equal(secret_decrypt(K1, enc, &plain, &err), 0);
