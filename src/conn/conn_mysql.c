@@ -33,6 +33,7 @@
  * text, Hive's __HIVE_DEFAULT_PARTITION__ as NULL), and the statements compare with the
  * variables. count_dest and read_dest_open of a partition use the same WHERE. */
 #include "conn/conn.h"
+#include "conn/partspec.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -1199,52 +1200,19 @@ static void mypart_release(struct my_part *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Hive's unescapePathName: "%XX" (two hex digits) is that byte, any other '%' is itself. */
-static char *mypart_decode(const char *s, size_t n)
-{
-    struct buf b;
-    buf_init(&b, BUF_NO_LIMIT);
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
-            buf_addc(&b, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            buf_addc(&b, s[i]);
-        }
-    }
-    return buf_detach(&b, NULL);
-}
-
 static int mypart_parse(const char *table, const char *spec, struct my_part *p,
                         struct mms_err *err)
 {
+    struct part_spec ps;
     memset(p, 0, sizeof *p);
-    for (const char *s = spec; *s;) {
-        const char *end = strchr(s, '/');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        const char *eq = memchr(s, '=', len);
-        if (!eq || eq == s) {
-            mypart_release(p);
-            return mms_err_set(err, 400, E_UNSUPPORTED,
-                               "table `%s`: partition '%s' is not of the form k1=v1/k2=v2, so it"
-                               " cannot name rows of a MySQL table",
-                               table, spec);
-        }
-        p->keys = xreallocarray(p->keys, p->n + 1, sizeof *p->keys);
-        p->vals = xreallocarray(p->vals, p->n + 1, sizeof *p->vals);
-        p->keys[p->n] = mypart_decode(s, (size_t)(eq - s));
-        p->vals[p->n] = mypart_decode(eq + 1, len - (size_t)(eq - s) - 1);
-        if (strcmp(p->vals[p->n], "__HIVE_DEFAULT_PARTITION__") == 0) {
-            free(p->vals[p->n]);
-            p->vals[p->n] = NULL;
-        }
-        p->n++;
-        s += len + (end ? 1 : 0);
-    }
-    if (p->n == 0)
-        return mms_err_set(err, 400, E_UNSUPPORTED, "table `%s`: empty partition spec", table);
+    if (part_spec_parse(spec, &ps) < 0)
+        return mms_err_set(err, 400, E_UNSUPPORTED,
+                           "table `%s`: partition '%s' is not of the form k1=v1/k2=v2, so it"
+                           " cannot name rows of a MySQL table",
+                           table, spec);
+    p->n = ps.n;
+    p->keys = ps.keys; /* ownership moves to p */
+    p->vals = ps.vals;
     p->is_int = xcalloc(p->n, sizeof *p->is_int);
     p->ival = xcalloc(p->n, sizeof *p->ival);
     return 0;

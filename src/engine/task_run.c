@@ -19,6 +19,7 @@
  * size. */
 #include "conn/checksum.h"
 #include "conn/conn.h"
+#include "conn/partspec.h"
 #include "engine/engine.h"
 #include "engine/limiter.h"
 #include "engine/retry.h"
@@ -424,29 +425,6 @@ struct keyvals {
     struct buf text; /* the decoded text values */
 };
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Hive's unescapePathName: "%XX" (two hex digits) is that byte, any other '%' is itself. */
-static void pct_decode_into(struct buf *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
-            buf_addc(out, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            buf_addc(out, s[i]);
-        }
-    }
-}
-
 static bool type_is_integer(enum mms_type_id id)
 {
     return id == MT_BOOL || (id >= MT_INT8 && id <= MT_UINT64);
@@ -460,56 +438,44 @@ static enum run_rc keyvals_parse(struct run *r, const char *part, struct keyvals
         return RUN_OK;
     kv->n = r->nxkeys;
     kv->v = xcalloc(r->nxkeys, sizeof *kv->v);
-    for (size_t x = 0; x < r->nxkeys; x++) {
+    struct part_spec spec;
+    if (part_spec_parse(part, &spec) < 0)
+        return run_failf(r, "TaskError.Partition",
+                         "table %s: partition '%s' is not of the form k1=v1/k2=v2", r->qtable,
+                         part ? part : "");
+    enum run_rc rc = RUN_OK;
+    for (size_t x = 0; x < r->nxkeys && rc == RUN_OK; x++) {
         const struct conn_column *key = &r->sschema.pcols[r->xkeys[x]];
         const struct conn_column *dcol = &r->dschema.cols[r->sschema.ncols + x];
-        bool found = false;
-        struct buf k, v;
-        buf_init(&k, BUF_NO_LIMIT);
-        buf_init(&v, BUF_NO_LIMIT);
-        for (const char *p = part ? part : ""; *p && !found;) {
-            const char *end = strchr(p, '/');
-            size_t len = end ? (size_t)(end - p) : strlen(p);
-            const char *eq = memchr(p, '=', len);
-            if (eq) {
-                buf_clear(&k);
-                buf_clear(&v);
-                pct_decode_into(&k, p, (size_t)(eq - p));
-                pct_decode_into(&v, eq + 1, len - (size_t)(eq - p) - 1);
-                found = strcmp(buf_str(&k), key->name) == 0;
-            }
-            p += len + (end ? 1 : 0);
-        }
-        enum run_rc rc = RUN_OK;
+        int found = 0;
+        const char *val = part_spec_get(&spec, key->name, &found);
         if (!found) {
             rc = run_failf(r, "TaskError.Partition",
                            "table %s: partition '%s' gives no value for key \"%s\"", r->qtable,
                            part ? part : "", key->name);
-        } else if (strcmp(buf_str(&v), "__HIVE_DEFAULT_PARTITION__") == 0) {
+        } else if (!val) {
             kv->v[x].kind = VAL_NULL; /* Hive's NULL partition */
         } else if (type_is_integer(dcol->type.id)) {
             char *e = NULL;
             errno = 0;
-            long long n = strtoll(buf_str(&v), &e, 10);
-            if (v.len == 0 || errno || !e || *e)
+            long long n = strtoll(val, &e, 10);
+            if (!*val || errno || !e || *e)
                 rc = run_failf(r, "TaskError.Partition",
                                "table %s: partition '%s': value '%s' of key \"%s\" is not an"
                                " integer, as its type says",
-                               r->qtable, part, buf_str(&v), key->name);
+                               r->qtable, part, val, key->name);
             else
                 rowbatch_set_int(&kv->v[x], (int64_t)n);
         } else {
+            size_t len = strlen(val);
             kv->v[x].kind = VAL_TEXT;
-            kv->v[x].len = (uint32_t)v.len;
+            kv->v[x].len = (uint32_t)len;
             kv->v[x].v.off = kv->text.len;
-            buf_add(&kv->text, buf_str(&v), v.len);
+            buf_add(&kv->text, val, len);
         }
-        buf_release(&k);
-        buf_release(&v);
-        if (rc != RUN_OK)
-            return rc;
     }
-    return RUN_OK;
+    part_spec_release(&spec);
+    return rc;
 }
 
 static void keyvals_release(struct keyvals *kv)
