@@ -116,14 +116,6 @@ struct my_reader {
 
 /* A destination partition spec "k1=v1/k2=v2", percent-decoded; vals[i] NULL for Hive's
  * __HIVE_DEFAULT_PARTITION__. is_int/ival after mypart_resolve. */
-struct my_part {
-    size_t n;
-    char **keys;
-    char **vals;
-    bool *is_int;
-    int64_t *ival;
-};
-
 struct my_writer {
     MYSQL *h;
     char *db;
@@ -139,7 +131,7 @@ struct my_writer {
     char *scratch;    /* escape buffer */
     size_t scratch_cap;
     char *spec;       /* writing one partition inside the plain table: its spec, else NULL */
-    struct my_part part;
+    struct part_spec part;
 };
 
 static struct my_conn *MY(struct conn *c)
@@ -1187,39 +1179,21 @@ static enum my_conv conv_of(const MYSQL_FIELD *f)
 
 /* ---- destination partitions inside a plain table ---------------------------------------- */
 
-static void mypart_release(struct my_part *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->keys[i]);
-        free(p->vals[i]);
-    }
-    free(p->keys);
-    free(p->vals);
-    free(p->is_int);
-    free(p->ival);
-    memset(p, 0, sizeof *p);
-}
-
-static int mypart_parse(const char *table, const char *spec, struct my_part *p,
+static int mypart_parse(const char *table, const char *spec, struct part_spec *p,
                         struct mms_err *err)
 {
-    struct part_spec ps;
-    memset(p, 0, sizeof *p);
-    if (part_spec_parse(spec, &ps) < 0)
+    if (part_spec_parse(spec, p) < 0)
         return mms_err_set(err, 400, E_UNSUPPORTED,
                            "table `%s`: partition '%s' is not of the form k1=v1/k2=v2, so it"
                            " cannot name rows of a MySQL table",
                            table, spec);
-    p->n = ps.n;
-    p->keys = ps.keys; /* ownership moves to p */
-    p->vals = ps.vals;
     p->is_int = xcalloc(p->n, sizeof *p->is_int);
     p->ival = xcalloc(p->n, sizeof *p->ival);
     return 0;
 }
 
 /* Each key must be a data column of schema; integer columns compare as integers. */
-static int mypart_resolve(const char *table, const char *spec, struct my_part *p,
+static int mypart_resolve(const char *table, const char *spec, struct part_spec *p,
                           const struct conn_schema *schema, struct mms_err *err)
 {
     for (size_t k = 0; k < p->n; k++) {
@@ -1249,7 +1223,7 @@ static int mypart_resolve(const char *table, const char *spec, struct my_part *p
 }
 
 /* Sets @mms_pk<i> to the key values on h, each bound as a parameter of a prepared statement. */
-static int mypart_vars(MYSQL *h, const struct my_part *p, const char *what, struct mms_err *err)
+static int mypart_vars(MYSQL *h, const struct part_spec *p, const char *what, struct mms_err *err)
 {
     for (size_t k = 0; k < p->n; k++) {
         char sql[64];
@@ -1284,7 +1258,7 @@ static int mypart_vars(MYSQL *h, const struct my_part *p, const char *what, stru
 }
 
 /* " WHERE `k1` <=> @mms_pk0 AND ..." (<=>: Hive's NULL partition matches NULL keys). */
-static void mypart_where(struct buf *sql, const struct my_part *p)
+static void mypart_where(struct buf *sql, const struct part_spec *p)
 {
     for (size_t k = 0; k < p->n; k++) {
         buf_adds(sql, k ? " AND " : " WHERE ");
@@ -1295,7 +1269,7 @@ static void mypart_where(struct buf *sql, const struct my_part *p)
 
 /* Opens SELECT `c1`,... FROM `db`.`t` [PARTITION (`p`)] as a stream on its own handle. */
 static int reader_open(const struct my_params *p, const char *db, const char *table,
-                       const char *partition, const struct my_part *keys,
+                       const char *partition, const struct part_spec *keys,
                        const struct conn_schema *schema, struct conn_reader **out,
                        struct mms_err *err)
 {
@@ -1646,7 +1620,7 @@ static void writer_free(struct my_writer *w)
     free(w->what);
     free(w->scratch);
     free(w->spec);
-    mypart_release(&w->part);
+    part_spec_release(&w->part);
     buf_release(&w->sql);
     free(w);
 }
@@ -2041,7 +2015,7 @@ static void my_write_abort(struct conn_writer *writer)
 /* ---- verification ----------------------------------------------------------------------- */
 
 static int my_count(MYSQL *h, const char *db, const char *table, const char *partition,
-                    const struct my_part *keys, int64_t *out, char **sql_out, struct mms_err *err)
+                    const struct part_spec *keys, int64_t *out, char **sql_out, struct mms_err *err)
 {
     struct buf sql;
     MYSQL_RES *res = NULL;
@@ -2096,7 +2070,7 @@ static int my_count_source(struct conn *conn, const char *db, const char *table,
 static int my_count_dest(struct conn *conn, const struct conn_target *t, const char *partition,
                          int64_t *out, char **sql_out, struct mms_err *err)
 {
-    struct my_part keys = {0};
+    struct part_spec keys = {0};
     struct conn_schema have = {0};
     int rc = -1;
     if (my_dest_check(t, NULL, err) < 0)
@@ -2109,7 +2083,7 @@ static int my_count_dest(struct conn *conn, const struct conn_target *t, const c
     rc = my_count(MY(conn)->h, t->project, t->table, NULL, partition ? &keys : NULL, out, sql_out,
                   err);
 out:
-    mypart_release(&keys);
+    part_spec_release(&keys);
     conn_schema_release(&have);
     return rc;
 }
@@ -2118,17 +2092,17 @@ static int my_read_dest_open(struct conn *conn, const struct conn_target *t,
                              const char *partition, const struct conn_schema *schema,
                              struct conn_reader **out, struct mms_err *err)
 {
-    struct my_part keys = {0};
+    struct part_spec keys = {0};
     if (my_dest_check(t, NULL, err) < 0)
         return -1;
     if (partition && (mypart_parse(t->table, partition, &keys, err) < 0 ||
                       mypart_resolve(t->table, partition, &keys, schema, err) < 0)) {
-        mypart_release(&keys);
+        part_spec_release(&keys);
         return -1;
     }
     int rc = reader_open(&MY(conn)->p, t->project, t->table, NULL, partition ? &keys : NULL,
                          schema, out, err);
-    mypart_release(&keys);
+    part_spec_release(&keys);
     return rc;
 }
 

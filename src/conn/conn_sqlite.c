@@ -66,14 +66,6 @@ struct sq_conn {
 
 /* A partition spec "k1=v1/k2=v2", percent-decoded (docs/files-format.md); val NULL for Hive's
  * __HIVE_DEFAULT_PARTITION__ (its NULL partition). is_int/ival after sq_part_resolve. */
-struct sq_part {
-    size_t n;
-    char **keys;
-    char **vals;
-    bool *is_int;
-    int64_t *ival;
-};
-
 struct sq_reader {
     sqlite3 *own;     /* destination readers own their handle; NULL when borrowing */
     sqlite3_stmt *st; /* SELECT "c1",... FROM "main"."t" */
@@ -93,7 +85,7 @@ struct sq_writer {
     size_t pending; /* batch bytes inserted since the last commit */
     char *sql;      /* the insert and the swap, for the task log */
     char *spec;     /* writing one partition inside the plain table: its spec, else NULL */
-    struct sq_part part;
+    struct part_spec part;
 };
 
 static struct sq_conn *SQ(struct conn *c)
@@ -140,32 +132,14 @@ static int sq_no_partitions(const char *partition, const char *table, struct mms
                        partition);
 }
 
-static void sq_part_release(struct sq_part *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->keys[i]);
-        free(p->vals[i]);
-    }
-    free(p->keys);
-    free(p->vals);
-    free(p->is_int);
-    free(p->ival);
-    memset(p, 0, sizeof *p);
-}
-
-static int sq_part_parse(const char *table, const char *spec, struct sq_part *p,
+static int sq_part_parse(const char *table, const char *spec, struct part_spec *p,
                          struct mms_err *err)
 {
-    struct part_spec ps;
-    memset(p, 0, sizeof *p);
-    if (part_spec_parse(spec, &ps) < 0)
+    if (part_spec_parse(spec, p) < 0)
         return mms_err_set(err, 400, E_UNSUPPORTED,
                            "table \"%s\": partition '%s' is not of the form k1=v1/k2=v2, so it"
                            " cannot name rows of a SQLite table",
                            table, spec);
-    p->n = ps.n;
-    p->keys = ps.keys; /* ownership moves to p */
-    p->vals = ps.vals;
     p->is_int = xcalloc(p->n, sizeof *p->is_int);
     p->ival = xcalloc(p->n, sizeof *p->ival);
     return 0;
@@ -178,7 +152,7 @@ static bool sq_type_is_integer(enum mms_type_id id)
 
 /* Each key must be a data column of schema; an integer column compares as an integer (the
  * value must then be one). */
-static int sq_part_resolve(const char *table, const char *spec, struct sq_part *p,
+static int sq_part_resolve(const char *table, const char *spec, struct part_spec *p,
                            const struct conn_schema *schema, struct mms_err *err)
 {
     for (size_t k = 0; k < p->n; k++) {
@@ -208,7 +182,7 @@ static int sq_part_resolve(const char *table, const char *spec, struct sq_part *
 }
 
 /* " WHERE "k1" IS ? AND ..." (IS: Hive's NULL partition matches NULL keys). */
-static void sq_part_where(struct buf *sql, const struct sq_part *p)
+static void sq_part_where(struct buf *sql, const struct part_spec *p)
 {
     for (size_t k = 0; k < p->n; k++) {
         buf_adds(sql, k ? " AND " : " WHERE ");
@@ -217,7 +191,7 @@ static void sq_part_where(struct buf *sql, const struct sq_part *p)
     }
 }
 
-static int sq_part_bind(sqlite3_stmt *st, const struct sq_part *p)
+static int sq_part_bind(sqlite3_stmt *st, const struct part_spec *p)
 {
     for (size_t k = 0; k < p->n; k++) {
         int rc = !p->vals[k]   ? sqlite3_bind_null(st, (int)k + 1)
@@ -806,7 +780,7 @@ static int64_t sq_file_mtime(const char *path)
 }
 
 /* part: only the rows of that partition (a resolved spec), or NULL. */
-static int sq_count(sqlite3 *h, const char *table, const struct sq_part *part, int64_t *out,
+static int sq_count(sqlite3 *h, const char *table, const struct part_spec *part, int64_t *out,
                     char **sql_out, struct mms_err *err)
 {
     struct buf sql;
@@ -945,7 +919,7 @@ static int sq_table_schema(struct conn *conn, const char *db, const char *table,
 
 /* Opens SELECT "c1","c2",... FROM "main"."t" on h. own: the reader closes h at the end. */
 static int sq_reader_open(sqlite3 *h, bool own, const char *path, const char *table,
-                          const struct sq_part *part, const struct conn_schema *schema,
+                          const struct part_spec *part, const struct conn_schema *schema,
                           struct conn_reader **out, struct mms_err *err)
 {
     struct buf sql;
@@ -1195,7 +1169,7 @@ static void sq_writer_free(struct sq_writer *w)
     free(w->path);
     free(w->sql);
     free(w->spec);
-    sq_part_release(&w->part);
+    part_spec_release(&w->part);
     for (size_t i = 0; w->names && i < w->ncols; i++)
         free(w->names[i]);
     free(w->names);
@@ -1481,7 +1455,7 @@ static int sq_count_dest(struct conn *conn, const struct conn_target *t, const c
                          int64_t *out, char **sql_out, struct mms_err *err)
 {
     sqlite3 *h = NULL;
-    struct sq_part part = {0};
+    struct part_spec part = {0};
     struct conn_schema have = {0};
     int rc = -1;
     if (sq_dest_db(SQ(conn), t->project, false, &h, NULL, err) < 0)
@@ -1493,7 +1467,7 @@ static int sq_count_dest(struct conn *conn, const struct conn_target *t, const c
         goto out;
     rc = sq_count(h, t->table, partition ? &part : NULL, out, sql_out, err);
 out:
-    sq_part_release(&part);
+    part_spec_release(&part);
     conn_schema_release(&have);
     sqlite3_close(h);
     return rc;
@@ -1505,20 +1479,20 @@ static int sq_read_dest_open(struct conn *conn, const struct conn_target *t, con
 {
     sqlite3 *h = NULL;
     char *path = NULL;
-    struct sq_part part = {0};
+    struct part_spec part = {0};
     if (partition && (sq_part_parse(t->table, partition, &part, err) < 0 ||
                       sq_part_resolve(t->table, partition, &part, schema, err) < 0)) {
-        sq_part_release(&part);
+        part_spec_release(&part);
         return -1;
     }
     if (sq_dest_db(SQ(conn), t->project, false, &h, &path, err) < 0) {
-        sq_part_release(&part);
+        part_spec_release(&part);
         return -1;
     }
     /* The values are bound as copies (SQLITE_TRANSIENT): part can go now. */
     int rc = sq_reader_open(h, true, path, t->table, partition ? &part : NULL, schema, out, err);
     free(path);
-    sq_part_release(&part);
+    part_spec_release(&part);
     return rc;
 }
 

@@ -38,6 +38,8 @@ void part_spec_release(struct part_spec *p)
     }
     free(p->keys);
     free(p->vals);
+    free(p->is_int);
+    free(p->ival);
     memset(p, 0, sizeof *p);
 }
 

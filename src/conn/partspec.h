@@ -5,12 +5,18 @@
 #ifndef MMS_PARTSPEC_H
 #define MMS_PARTSPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct part_spec {
     size_t n;
     char **keys;  /* decoded, owned */
     char **vals;  /* decoded, owned; NULL = the NULL partition */
+    /* Filled by a destination connector that matches the keys to its integer columns (NULL
+     * until then): is_int[i] says key i compares as an integer, ival[i] its value. */
+    bool *is_int;
+    int64_t *ival;
 };
 
 /* Parses spec; 0, or -1 when it is empty or a level is not "k=v" with a non-empty k (then out
