@@ -361,8 +361,16 @@ def paths(src):
                                              pgloader("pgloader csv-pg", pgl_csv),
                                              pg_dst("public")))]),
         ("pg-pg", "PostgreSQL", "PostgreSQL", [
+            # One table split into 2 key ranges copied in parallel (task_run.c, conn_pg.c:
+            # block ranges under one exported snapshot); the threshold is lowered so that
+            # --quick splits too. Then the same with a single stream.
             ("mms", reset_pg_dest, mms("pg-pg", "POSTGRESQL", dict(to_pg, **pg_src), "public",
-                                       pg_dst("public")))] + mms_text(
+                                       pg_dst("public"),
+                                       {"MMS_COPY_STREAMS": "2",
+                                        "MMS_COPY_STREAMS_MIN_ROWS": str(min(ROWS, 1000000))})),
+            ("mms 1 str", reset_pg_dest, mms("pg-pg-1", "POSTGRESQL", dict(to_pg, **pg_src),
+                                             "public", pg_dst("public"),
+                                             {"MMS_COPY_STREAMS": "1"}))] + mms_text(
                 "pg-pg", "POSTGRESQL", dict(to_pg, **pg_src), "public", pg_dst("public")) + [
             ("COPY pipe", copy_reset, peer("copy pipe", copy_pipe, pg_dst("public")))]),
         ("pg-mysql", "PostgreSQL", "MySQL", [
@@ -430,7 +438,7 @@ def report(results, mb):
         print("  fingerprint differs: " + d)
     print()
     print("Ratios (mms rows/s wall / peer rows/s wall) against the goals:")
-    goals = {"sqlite-pg": 2.0, "mysql-pg": 2.0, "csv-pg": 2.0, "pg-pg": 0.8}
+    goals = {"sqlite-pg": 2.0, "mysql-pg": 2.0, "csv-pg": 2.0, "pg-pg": 1.0}
     rss_max = 0.0
     for row in results:
         ok = [r for r in row["runs"] if "error" not in r]
@@ -450,6 +458,12 @@ def report(results, mb):
         print("  %-24s mms / %-9s = %5.2fx  (goal >= %.1fx: %s%s)" % (
             name, peer["tool"], ratio, goal, "met" if ratio >= goal else "MISSED",
             "" if ratio >= goal else ", short by %.0f%%" % (100 * (1 - ratio / goal))))
+        one = next((r for r in ok if r["tool"] == "mms 1 str"), None)
+        if one:
+            print("  %-24s mms 1 stream / %-9s = %5.2fx  (goal >= 0.8x: %s; the row above:"
+                  " 2 parallel streams, goal > 1.0x)" % (
+                      "", peer["tool"], peer["wall"] / one["wall"],
+                      "met" if peer["wall"] / one["wall"] >= 0.8 else "MISSED"))
         text = next((r for r in ok if r["tool"] == "mms text"), None)
         if text:
             print("  %-24s mms text / %-9s = %5.2fx  (writer forced to COPY text format;"

@@ -60,6 +60,10 @@ struct conn_table_info {
      * that sees another positive value flags the object updated (see store_scan.h). */
     int64_t change_count;
     struct conn_schema schema;
+    /* The table has partitions that list_partitions reports even though schema.npcols == 0
+     * (MySQL RANGE/HASH/KEY partitions: no partition is a set of "k=v" rows). Such a table is
+     * listed with its partitions, but a job moves it whole (docs/engine.md). */
+    bool partitioned;
 };
 
 struct conn_partition_info {
@@ -73,6 +77,27 @@ struct conn_target {
     const char *project;
     const char *schema;
     const char *table;
+};
+
+/* A slice of one table (or partition) by an integer key that the connector chose (key_range
+ * below): the rows with lo <= key < hi, where a missing bound is open (has_lo false: from the
+ * smallest key; has_hi false: to the largest, and rows whose key is NULL too). The slices a
+ * runner reads cover the whole key space, so every row is in exactly one of them. */
+struct conn_slice {
+    const char *key; /* as key_range named it: a column, or a connector's own key ("ctid") */
+    bool has_lo, has_hi;
+    int64_t lo, hi;
+};
+
+/* Opt-in casts (job others.casts, engine/cast.h): a value that no canonical form or no
+ * destination can hold is changed as documented instead of failing the task. The engine sets
+ * the bits in conn_base.casts after opening a source; connectors that produce such values honour
+ * the bits that concern them (the others are applied by the engine to every row batch). */
+enum conn_cast {
+    CONN_CAST_ZERO_DATE_NULL = 1u << 0, /* "zeroDateToNull": MySQL zero dates read as NULL */
+    CONN_CAST_NEG_ZERO = 1u << 1,       /* "negativeZeroToZero": -0.0 becomes 0.0 */
+    CONN_CAST_NAN_NULL = 1u << 2,       /* "nanToNull": NaN and +-Infinity become NULL */
+    CONN_CAST_STRIP_NUL = 1u << 3,      /* "stripNul": NUL characters are removed from text */
 };
 
 /* An order-independent digest of a set of rows (see checksum.h). */
@@ -154,11 +179,37 @@ struct conn_ops {
      * valid until the reader is closed or the writer committed/aborted. */
     const char *(*reader_sql)(struct conn_reader *r);
     const char *(*writer_sql)(struct conn_writer *w);
+
+    /* Optional: parallel copy of one large table by key ranges (engine/task_run.c). NULL when
+     * the connector cannot; the runner then copies the table as one stream.
+     * key_range (source): an integer key of db.table to split on and its smallest and largest
+     * value. It may be a column (an integer primary key) or the connector's own (PostgreSQL:
+     * the physical block number, "ctid"). 1 when the table cannot be split (no such key, too
+     * small; key_out untouched), 0 with *key_out (caller frees), -1 with err. The runner then
+     * opens the slices covering [min, max] at once, in key order, the one without an upper
+     * bound last (a connector may hold a shared snapshot open until then). */
+    int (*key_range)(struct conn *c, const char *db, const char *table, const char *partition,
+                     const struct conn_schema *schema, char **key_out, int64_t *min_out,
+                     int64_t *max_out, struct mms_err *err);
+    /* read_open_slice (source): read_open restricted to one slice. Each reader has its own
+     * server connection, so several may be read at once on different threads. */
+    int (*read_open_slice)(struct conn *c, const char *db, const char *table,
+                           const char *partition, const struct conn_schema *schema,
+                           const struct conn_slice *slice, struct conn_reader **out,
+                           struct mms_err *err);
+    /* write_join (destination): another stream into the staging of the open writer `primary`
+     * (its own server connection, so usable on another thread while primary is written). Its
+     * write_commit only finishes the stream (its rows are then in the staging, nothing is
+     * swapped); its write_abort ends it. The caller finishes every joined writer before it
+     * commits or aborts the primary, which swaps in or drops the staging as usual. */
+    int (*write_join)(struct conn_writer *primary, struct conn_writer **out,
+                      struct mms_err *err);
 };
 
 /* Every connector's struct conn starts with this. */
 struct conn_base {
     const struct conn_ops *ops;
+    unsigned casts; /* enum conn_cast bits in force (0 = none), set by the engine */
 };
 
 /* Registry. */

@@ -74,6 +74,10 @@ struct pg_conn {
     PGconn *pg;  /* source: the catalog connection; NULL for a destination */
     char *maint; /* destination: the database to connect to for CREATE DATABASE */
     char *what;  /* "PostgreSQL host:port/db", for messages */
+    /* Source, between key_range and the opening of its last slice: the snapshot that pg
+     * exported on `pg` (whose REPEATABLE READ transaction stays open meanwhile), so that every
+     * slice reader sees the same rows (see pg_key_range). NULL otherwise. */
+    char *snapshot;
 };
 
 struct pg_reader {
@@ -97,6 +101,12 @@ struct pg_writer {
     bool binary;        /* COPY ... (FORMAT binary): enc[] says how to encode each column */
     unsigned char *enc; /* enum bin_enc per column, when binary */
     char *sql;          /* the staging statements and the COPY, for the task log */
+    /* For write_join: the connector and database to open another stream, and the COPY
+     * statement. A joined writer (joined = true) only ends its COPY at commit. */
+    struct pg_conn *conn;
+    char *project;
+    char *copy_sql;
+    bool joined;
 };
 
 static struct pg_conn *PGC(struct conn *c)
@@ -359,6 +369,7 @@ static void pg_close(struct conn *conn)
     if (!c)
         return;
     PQfinish(c->pg);
+    free(c->snapshot);
     params_release(&c->params);
     free(c->maint);
     free(c->what);
@@ -974,8 +985,9 @@ static void reader_free(struct pg_reader *r)
 
 /* Starts COPY (SELECT ...) TO STDOUT of schema.rel on pg (taken over by the reader). Array
  * columns (canonical json whose native type is not json/jsonb) are read as to_json(col). */
-static int reader_start(PGconn *pg, const char *schema, const char *rel, const char *what,
-                        const struct conn_schema *s, struct conn_reader **out, struct mms_err *err)
+static int reader_start(PGconn *pg, const char *schema, const char *rel, const char *where,
+                        const char *what, const struct conn_schema *s, struct conn_reader **out,
+                        struct mms_err *err)
 {
     struct pg_reader *r = xcalloc(1, sizeof *r);
     struct buf sql;
@@ -1006,6 +1018,8 @@ static int reader_start(PGconn *pg, const char *schema, const char *rel, const c
     }
     buf_adds(&sql, " FROM ");
     sql_qname(&sql, schema, rel);
+    if (where)
+        buf_printf(&sql, " WHERE %s", where);
     buf_adds(&sql, ") TO STDOUT");
     PGresult *res = PQexec(pg, buf_str(&sql));
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -1046,12 +1060,151 @@ static int pg_read_open(struct conn *conn, const char *db, const char *table, co
     }
     if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
         goto out;
-    rc = reader_start(pg, sch, rel, what, schema, out, err);
+    rc = reader_start(pg, sch, rel, NULL, what, schema, out, err);
     pg = NULL;
 out:
     PQfinish(pg);
     free(rel);
     free(what);
+    return rc;
+}
+
+/* ---- parallel reading by block ranges --------------------------------------------------
+ * A large table is read by several streams at once (engine/task_run.c), each over a range of
+ * the table's physical blocks: `WHERE ctid >= '(lo,0)' AND ctid < '(hi,0)'`, which PostgreSQL
+ * (14+) runs as a TID Range Scan reading only those blocks. No key column is needed, and the
+ * ranges split the work by size on disk. Every stream must see the same rows: key_range opens
+ * a REPEATABLE READ transaction on the catalog connection and exports its snapshot
+ * (pg_export_snapshot, as pg_dump -j does); each slice reader imports it with SET TRANSACTION
+ * SNAPSHOT, so a row updated meanwhile is neither read twice (old and new version in two
+ * ranges) nor missed. The exporting transaction ends when the last slice (the one without an
+ * upper bound, opened last) has imported it. */
+
+/* Ends the exporting transaction of an earlier key_range, if any. */
+static void snapshot_end(struct pg_conn *c)
+{
+    if (!c->snapshot)
+        return;
+    free(c->snapshot);
+    c->snapshot = NULL;
+    if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+static int pg_key_range(struct conn *conn, const char *db, const char *table,
+                        const char *partition, const struct conn_schema *schema, char **key_out,
+                        int64_t *min_out, int64_t *max_out, struct mms_err *err)
+{
+    static const char sql[] =
+        "SELECT c.relkind, pg_export_snapshot(),"
+        " pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8"
+        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2";
+    struct pg_conn *c = PGC(conn);
+    const char *sch = db && db[0] ? db : "public";
+    char *rel = NULL;
+    int rc = -1;
+    (void)schema;
+    if (need_source(c, err) < 0)
+        return -1;
+    snapshot_end(c);
+    if (partition) {
+        if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
+            return -1;
+    } else {
+        rel = xstrdup(table);
+    }
+    if (pg_exec(c->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                "starting a snapshot for parallel reading", err) < 0)
+        goto out;
+    const char *params[2] = {sch, rel};
+    PGresult *res = pg_query(c->pg, sql, 2, params, "sizing the table for parallel reading", err);
+    if (!res)
+        goto rollback;
+    /* A partitioned parent has no blocks of its own: it is not split (its partitions are). */
+    if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 'p' ||
+        strtoll(PQgetvalue(res, 0, 2), NULL, 10) < 2) {
+        PQclear(res);
+        rc = 1;
+        goto rollback;
+    }
+    c->snapshot = xstrdup(PQgetvalue(res, 0, 1));
+    *key_out = xstrdup("ctid");
+    *min_out = 0;
+    *max_out = strtoll(PQgetvalue(res, 0, 2), NULL, 10) - 1;
+    PQclear(res);
+    rc = 0;
+    goto out;
+rollback:
+    PQclear(PQexec(c->pg, "ROLLBACK"));
+out:
+    free(rel);
+    return rc;
+}
+
+static int pg_read_open_slice(struct conn *conn, const char *db, const char *table,
+                              const char *partition, const struct conn_schema *schema,
+                              const struct conn_slice *slice, struct conn_reader **out,
+                              struct mms_err *err)
+{
+    struct pg_conn *c = PGC(conn);
+    const char *sch = db && db[0] ? db : "public";
+    char *rel = NULL, *what = NULL, *where = NULL;
+    PGconn *pg = NULL;
+    int rc = -1;
+    if (need_source(c, err) < 0)
+        goto out;
+    if (strcmp(slice->key, "ctid") != 0 || !c->snapshot) {
+        mms_err_set(err, 500, E_INTERNAL,
+                    "reading a slice of table \"%s\".\"%s\": no block range was prepared", sch,
+                    table);
+        goto out;
+    }
+    if (partition) {
+        if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
+            goto out;
+    } else {
+        rel = xstrdup(table);
+    }
+    /* Block numbers are below 2^32: the bounds are plain integers, nothing to quote. */
+    if (slice->has_lo && slice->has_hi)
+        where = xasprintf("ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
+                          (long long)slice->lo, (long long)slice->hi);
+    else if (slice->has_lo)
+        where = xasprintf("ctid >= '(%lld,0)'::tid", (long long)slice->lo);
+    else if (slice->has_hi)
+        where = xasprintf("ctid < '(%lld,0)'::tid", (long long)slice->hi);
+    {
+        char lo[24] = "0", hi[24] = "end";
+        if (slice->has_lo)
+            snprintf(lo, sizeof lo, "%lld", (long long)slice->lo);
+        if (slice->has_hi)
+            snprintf(hi, sizeof hi, "%lld", (long long)slice->hi);
+        what = partition ? xasprintf("partition '%s' of table \"%s\".\"%s\", blocks %s..%s",
+                                     partition, sch, table, lo, hi)
+                         : xasprintf("table \"%s\".\"%s\", blocks %s..%s", sch, table, lo, hi);
+    }
+    if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
+        goto out;
+    struct buf set;
+    buf_init(&set, BUF_NO_LIMIT);
+    buf_printf(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
+    char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
+    buf_adds(&set, lit ? lit : "''");
+    PQfreemem(lit);
+    int set_rc = pg_exec(pg, buf_str(&set), "importing the parallel reading snapshot", err);
+    buf_release(&set);
+    if (set_rc < 0)
+        goto out;
+    rc = reader_start(pg, sch, rel, where, what, schema, out, err);
+    pg = NULL;
+    if (rc == 0 && !slice->has_hi)
+        snapshot_end(c); /* every slice has imported it */
+out:
+    PQfinish(pg);
+    free(rel);
+    free(what);
+    free(where);
     return rc;
 }
 
@@ -1443,6 +1596,8 @@ static void writer_free(struct pg_writer *w)
     free(w->bound);
     free(w->sql);
     free(w->enc);
+    free(w->project);
+    free(w->copy_sql);
     buf_release(&w->data);
     free(w);
 }
@@ -1698,7 +1853,10 @@ static int pg_write_begin(struct conn *conn, const struct conn_target *t, const 
         put32(&w->data, 0);
         put32(&w->data, 0);
     }
-    PGresult *res = PQexec(w->pg, buf_str(&sql) + copy_at);
+    w->conn = c;
+    w->project = xstrdup(t->project);
+    w->copy_sql = xstrdup(buf_str(&sql) + copy_at);
+    PGresult *res = PQexec(w->pg, w->copy_sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         pg_fail(err, w->pg, res, "writing %s", w->what);
         PQclear(res);
@@ -2464,6 +2622,8 @@ static void discard(struct pg_writer *w)
     if (PQtransactionStatus(w->pg) == PQTRANS_INERROR ||
         PQtransactionStatus(w->pg) == PQTRANS_INTRANS)
         PQclear(PQexec(w->pg, "ROLLBACK"));
+    if (w->joined)
+        return; /* the staging table is the primary's to drop */
     struct buf sql;
     buf_init(&sql, BUF_NO_LIMIT);
     buf_adds(&sql, "DROP TABLE IF EXISTS ");
@@ -2499,6 +2659,10 @@ static int pg_write_commit(struct conn_writer *writer, struct mms_err *err)
     }
     if (failed)
         goto fail;
+    if (w->joined) { /* its rows are in the staging table; the primary swaps it in */
+        rc = 0;
+        goto out;
+    }
     if (w->part) {
         /* The parent first, exclusively: commits of partitions of one table take turns (no
          * deadlock between a drop and an attach that checks the default partition). */
@@ -2555,6 +2719,56 @@ static void pg_write_abort(struct conn_writer *writer)
     writer_free(w);
 }
 
+/* Another COPY stream into the primary's staging table, on its own connection. */
+static int pg_write_join(struct conn_writer *primary, struct conn_writer **out,
+                         struct mms_err *err)
+{
+    struct pg_writer *p = (struct pg_writer *)primary;
+    struct pg_writer *w = xcalloc(1, sizeof *w);
+    int rc = -1;
+    buf_init(&w->data, BUF_NO_LIMIT);
+    w->joined = true;
+    w->conn = p->conn;
+    w->schema = xstrdup(p->schema);
+    w->table = xstrdup(p->table);
+    w->stage = xstrdup(p->stage);
+    w->what = xstrdup(p->what);
+    w->project = xstrdup(p->project);
+    w->copy_sql = xstrdup(p->copy_sql);
+    w->sql = xstrdup(p->copy_sql);
+    w->ncols = p->ncols;
+    w->cols = xcalloc(w->ncols ? w->ncols : 1, sizeof *w->cols);
+    for (size_t i = 0; i < w->ncols; i++) {
+        w->cols[i].name = xstrdup(p->cols[i].name);
+        w->cols[i].type = p->cols[i].type;
+    }
+    w->binary = p->binary;
+    if (p->binary) {
+        w->enc = xmalloc(w->ncols ? w->ncols : 1);
+        memcpy(w->enc, p->enc, w->ncols);
+        buf_add(&w->data, "PGCOPY\n\377\r\n\0", 11);
+        put32(&w->data, 0);
+        put32(&w->data, 0);
+    }
+    if (pg_dest_connect(w->conn, w->project, false, &w->pg, err) < 0)
+        goto out;
+    PGresult *res = PQexec(w->pg, w->copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        pg_fail(err, w->pg, res, "writing %s", w->what);
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    w->in_copy = true;
+    rc = 0;
+out:
+    if (rc == 0)
+        *out = (struct conn_writer *)w;
+    else
+        writer_free(w);
+    return rc;
+}
+
 /* ---- verification ----------------------------------------------------------------------- */
 
 static int pg_count_source(struct conn *conn, const char *db, const char *table,
@@ -2601,7 +2815,7 @@ static int pg_read_dest_open(struct conn *conn, const struct conn_target *t, con
     char *rel = partition ? part_table_name(t->table, partition) : xstrdup(t->table);
     char *what =
         xasprintf("table \"%s\".\"%s\" in database \"%s\"", dest_schema(t), rel, t->project);
-    int rc = reader_start(pg, dest_schema(t), rel, what, schema, out, err);
+    int rc = reader_start(pg, dest_schema(t), rel, NULL, what, schema, out, err);
     free(rel);
     free(what);
     return rc;
@@ -2631,4 +2845,7 @@ const struct conn_ops conn_pg_ops = {
     .read_dest_open = pg_read_dest_open,
     .reader_sql = pg_reader_sql,
     .writer_sql = pg_writer_sql,
+    .key_range = pg_key_range,
+    .read_open_slice = pg_read_open_slice,
+    .write_join = pg_write_join,
 };

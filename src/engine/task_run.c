@@ -20,6 +20,7 @@
 #include "conn/checksum.h"
 #include "conn/conn.h"
 #include "conn/partspec.h"
+#include "engine/cast.h"
 #include "engine/engine.h"
 #include "engine/limiter.h"
 #include "engine/retry.h"
@@ -80,6 +81,9 @@ struct run {
     struct limiter *src_lim;   /* the data source's shared limiter; NULL = none */
     int64_t throttled_ms;      /* time spent waiting for a rate limit in this stage */
     char limits_desc[160];     /* the limits in force, for the log */
+    unsigned casts;            /* others.casts (engine/cast.h) */
+    int64_t streams;           /* others.copyStreams, else --copy-streams */
+    int64_t casts_done;        /* values changed by the engine-side casts in this stage */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -539,6 +543,7 @@ static enum run_rc run_open(struct run *r)
         r->src = NULL;
         return RUN_FAIL;
     }
+    ((struct conn_base *)r->src)->casts = r->casts; /* e.g. zero dates read as NULL */
     if (r->dops->open_dest(&r->dst, url, &r->err) < 0) {
         r->dst = NULL;
         return RUN_FAIL;
@@ -629,9 +634,10 @@ static void pipe_start(struct pipe *p, const struct conn_ops *ops, struct conn_r
     p->started = pthread_create(&p->th, NULL, pipe_main, p) == 0;
 }
 
-/* The next batch (nrows == 0 at the end of the stream), borrowed until the next call. Gives
- * the previous batch back to the reader. 0, or -1 with err. */
-static int pipe_next(struct pipe *p, const struct rowbatch **out, struct mms_err *err)
+/* The next batch (nrows == 0 at the end of the stream), borrowed until the next call (the
+ * caller may change its values: the reader does not touch it meanwhile). Gives the previous
+ * batch back to the reader. 0, or -1 with err. */
+static int pipe_next(struct pipe *p, struct rowbatch **out, struct mms_err *err)
 {
     if (!p->started) { /* no thread: read in line */
         p->cur = 0;
@@ -674,6 +680,74 @@ static void pipe_stop(struct pipe *p)
     rowbatch_release(&p->b[1]);
 }
 
+/* ---- lease keeper ----------------------------------------------------------------------
+ * A connector call can block for long without a safe point to heartbeat at: COUNT(*) of a big
+ * table, creating a table, the final swap waiting for a lock. Around such a call a keeper
+ * thread heartbeats for the task, so the lease does not lapse however long the call takes (the
+ * task's thread does not use its store connection meanwhile, so the keeper may). What it saw
+ * (a stop request, a lost lease) is acted on when the call has returned. */
+
+struct keeper {
+    struct run *r;
+    pthread_t th;
+    bool started, done;
+    enum work_beat seen; /* the first beat that was not WORK_GO */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char ctx[64];
+};
+
+#define KEEPER_EVERY_MS 1000
+
+static void *keeper_main(void *arg)
+{
+    struct keeper *k = arg;
+    log_set_ctx(k->ctx);
+    pthread_mutex_lock(&k->mu);
+    while (!k->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += KEEPER_EVERY_MS / 1000;
+        pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+        if (k->done)
+            break;
+        pthread_mutex_unlock(&k->mu);
+        enum work_beat b = work_heartbeat(k->r->w);
+        pthread_mutex_lock(&k->mu);
+        if (b != WORK_GO && k->seen == WORK_GO)
+            k->seen = b;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+static void keeper_start(struct keeper *k, struct run *r)
+{
+    memset(k, 0, sizeof *k);
+    k->r = r;
+    k->seen = WORK_GO;
+    snprintf(k->ctx, sizeof k->ctx, "%s", log_get_ctx());
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    /* Without a thread the call simply runs unguarded, as it would have before. */
+    k->started = pthread_create(&k->th, NULL, keeper_main, k) == 0;
+}
+
+/* Ends the keeper: RUN_OK, RUN_STOP (a stop request or shutdown was seen) or RUN_LOST. */
+static enum run_rc keeper_stop(struct keeper *k)
+{
+    if (k->started) {
+        pthread_mutex_lock(&k->mu);
+        k->done = true;
+        pthread_cond_broadcast(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->th, NULL);
+    }
+    pthread_mutex_destroy(&k->mu);
+    pthread_cond_destroy(&k->cv);
+    return k->seen == WORK_GO ? RUN_OK : k->seen == WORK_STOP ? RUN_STOP : RUN_LOST;
+}
+
 /* ---- SCHEMA ------------------------------------------------------------------------------- */
 
 static enum run_rc stage_schema(struct run *r)
@@ -697,8 +771,13 @@ static enum run_rc stage_schema(struct run *r)
     name_dst(&b, r, NULL);
     free(r->action);
     r->action = buf_detach(&b, NULL);
-    if (r->dops->create_table(r->dst, &r->target, &r->dschema, &ddl, &r->err) < 0)
-        return RUN_FAIL;
+    struct keeper k;
+    keeper_start(&k, r);
+    int crc = r->dops->create_table(r->dst, &r->target, &r->dschema, &ddl, &r->err);
+    if ((rc = keeper_stop(&k)) == RUN_LOST || crc < 0) {
+        free(ddl);
+        return crc < 0 && rc != RUN_LOST ? RUN_FAIL : rc;
+    }
     log_info("schema ready: %s", ddl ? ddl : r->action);
     rc = run_write(r, "SCHEMA_DONE", ddl ? ddl : r->action, "ok");
     free(ddl);
@@ -708,6 +787,315 @@ static enum run_rc stage_schema(struct run *r)
 /* ---- DATA --------------------------------------------------------------------------------- */
 
 static size_t batch_bytes_for(const struct run *r);
+
+/* ---- parallel copy by key ranges -------------------------------------------------------
+ * One large table (or partition) is copied by several streams at once when both connectors
+ * can (conn.h: key_range + read_open_slice at the source, write_join at the destination): the
+ * source's key space [min, max] is cut into equal ranges, each read by its own reader (own
+ * server connection) and written by its own joined writer into the one staging area, which the
+ * primary writer swaps in atomically at the end, exactly as a single stream would. Each stream
+ * is a thread with its own read-ahead pipe; the task's thread only heartbeats, reports
+ * progress and watches for failures, so a stop or a lost lease cancels every stream at once.
+ * Memory: two batches per stream. A failure in any stream aborts all of them and the staging
+ * (the destination keeps its old copy); the retry policy then applies as for one stream. */
+
+struct par;
+
+struct stream {
+    struct par *par;
+    struct conn_reader *rd;
+    struct conn_writer *wr;
+    struct mms_err err;
+    bool failed;
+    bool started;
+    pthread_t th;
+};
+
+struct par {
+    struct run *r; /* read-only in the streams: sops, dops, schemas, limiters, casts */
+    size_t rows, bytes; /* batch caps */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t running;
+    bool cancel;
+    int64_t nrows, nbytes, throttled_ms, casts_done; /* under mu */
+};
+
+static bool par_cancelled(struct par *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool c = p->cancel;
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+/* A stream's share of the rate limits (the limiters are thread-safe and shared): sleeps in
+ * short slices, giving up when the copy is cancelled. */
+static bool stream_throttle(struct par *p, int64_t rows, int64_t bytes)
+{
+    struct run *r = p->r;
+    if (!r->task_lim && !r->src_lim)
+        return true;
+    int64_t wait_ns = limiter_reserve2(r->task_lim, r->src_lim, rows, bytes);
+    int64_t t0 = time_mono_ms(), deadline = t0 + (wait_ns + 999999) / 1000000;
+    while (wait_ns > 0 && time_mono_ms() < deadline) {
+        if (par_cancelled(p))
+            return false;
+        int64_t ms = deadline - time_mono_ms();
+        ms = ms > THROTTLE_SLICE_MS ? THROTTLE_SLICE_MS : ms < 1 ? 1 : ms;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->throttled_ms += time_mono_ms() - t0;
+    pthread_mutex_unlock(&p->mu);
+    return true;
+}
+
+static void *stream_main(void *arg)
+{
+    struct stream *st = arg;
+    struct par *p = st->par;
+    struct run *r = p->r;
+    struct pipe pipe;
+    pipe_start(&pipe, r->sops, st->rd, r->sschema.ncols, p->rows, p->bytes);
+    for (;;) {
+        struct rowbatch *b;
+        if (par_cancelled(p))
+            break;
+        if (pipe_next(&pipe, &b, &st->err) < 0) {
+            st->failed = true;
+            break;
+        }
+        if (b->nrows == 0)
+            break;
+        size_t changed = r->casts & CAST_ENGINE_BITS ? cast_apply(r->casts, b) : 0;
+        int64_t n = (int64_t)rowbatch_bytes_used(b);
+        if (!stream_throttle(p, (int64_t)b->nrows, n))
+            break;
+        if (r->dops->write_batch(st->wr, b, &st->err) < 0) {
+            st->failed = true;
+            break;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->nrows += (int64_t)b->nrows;
+        p->nbytes += n;
+        p->casts_done += (int64_t)changed;
+        pthread_mutex_unlock(&p->mu);
+    }
+    pipe_stop(&pipe);
+    pthread_mutex_lock(&p->mu);
+    if (st->failed)
+        p->cancel = true; /* one failure ends the copy: stop the others early */
+    p->running--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* How many streams for this unit: 1 unless both connectors can split, the table has no key
+ * columns filled in by the runner, and the catalog says it is large enough. */
+static int64_t streams_for(const struct run *r)
+{
+    if (r->streams < 2 || !r->sops->key_range || !r->sops->read_open_slice ||
+        !r->dops->write_join || r->nxkeys)
+        return 1;
+    int64_t units = r->t.nparts ? (int64_t)r->t.nparts : 1;
+    if (r->t.rows_total / units < r->w->cfg->copy_streams_min_rows)
+        return 1;
+    return r->streams;
+}
+
+/* Copies one unit in parallel. *declined = true (and RUN_OK, nothing done) when the source
+ * cannot split this table after all (no key, too small): the caller copies it as one stream. */
+static enum run_rc copy_parallel(struct run *r, const char *part, const char *dst_part,
+                                 size_t rows, int64_t *last_progress_ms, struct buf *what,
+                                 bool *declined)
+{
+    char *key = NULL;
+    int64_t kmin = 0, kmax = 0;
+    int64_t want = streams_for(r);
+    enum run_rc rc = RUN_FAIL;
+    struct stream st[16];
+    size_t n = 0, opened_w = 0, opened_r = 0;
+    struct conn_writer *primary = NULL;
+    struct par p = {.r = r, .rows = rows, .bytes = batch_bytes_for(r)};
+    bool threads = false;
+    int64_t t0 = time_mono_ms();
+    int64_t base_rows = r->rows_done, base_bytes = r->bytes_done;
+
+    *declined = false;
+    memset(st, 0, sizeof st);
+    struct keeper k;
+    keeper_start(&k, r);
+    int krc = r->sops->key_range(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &key,
+                                 &kmin, &kmax, &r->err);
+    if ((rc = keeper_stop(&k)) != RUN_OK) {
+        free(key);
+        return rc;
+    }
+    if (krc < 0)
+        return RUN_FAIL;
+    if (krc > 0 || kmax < kmin) {
+        *declined = true;
+        free(key);
+        return RUN_OK;
+    }
+    /* Equal ranges of the key space; never more streams than keys. */
+    uint64_t span = (uint64_t)kmax - (uint64_t)kmin + 1;
+    n = (size_t)want;
+    if (n > sizeof st / sizeof st[0])
+        n = sizeof st / sizeof st[0];
+    if (span < n)
+        n = (size_t)span;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+
+    rc = RUN_FAIL;
+    if (r->dops->write_begin(r->dst, &r->target, dst_part, &r->dschema, &primary, &r->err) < 0) {
+        primary = NULL;
+        goto out;
+    }
+    st[0].wr = primary;
+    for (opened_w = 1; opened_w < n; opened_w++)
+        if (r->dops->write_join(primary, &st[opened_w].wr, &r->err) < 0)
+            goto out;
+    for (opened_r = 0; opened_r < n; opened_r++) {
+        /* [lo, hi): the first range open below, the last open above */
+        struct conn_slice sl = {
+            .key = key,
+            .has_lo = opened_r > 0,
+            .has_hi = opened_r + 1 < n,
+            .lo = kmin + (int64_t)(span * opened_r / n),
+            .hi = kmin + (int64_t)(span * (opened_r + 1) / n),
+        };
+        if (r->sops->read_open_slice(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &sl,
+                                     &st[opened_r].rd, &r->err) < 0) {
+            st[opened_r].rd = NULL;
+            goto out;
+        }
+    }
+    const char *rsql = r->sops->reader_sql ? r->sops->reader_sql(st[0].rd) : NULL;
+    const char *wsql = r->dops->writer_sql ? r->dops->writer_sql(primary) : NULL;
+    buf_printf(what, " in %zu parallel streams by ranges of %s in [%" PRId64 ", %" PRId64 "]", n,
+               key, kmin, kmax);
+    if (rsql)
+        buf_printf(what, "; source (first range): %s", rsql);
+    if (wsql)
+        buf_printf(what, "; destination: %s", wsql);
+    set_action(r, "%s", buf_str(what));
+
+    p.running = n;
+    threads = true;
+    for (size_t i = 0; i < n; i++) {
+        st[i].par = &p;
+        st[i].started = pthread_create(&st[i].th, NULL, stream_main, &st[i]) == 0;
+        if (!st[i].started) {
+            snprintf(st[i].err.code, sizeof st[i].err.code, "InternalError");
+            snprintf(st[i].err.msg, sizeof st[i].err.msg, "cannot start a copy thread");
+            st[i].failed = true;
+            pthread_mutex_lock(&p.mu);
+            p.cancel = true;
+            p.running--;
+            pthread_mutex_unlock(&p.mu);
+        }
+    }
+    /* The task's thread: heartbeats and progress until every stream has ended. */
+    rc = RUN_OK;
+    pthread_mutex_lock(&p.mu);
+    while (p.running > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p.cv, &p.mu, &ts);
+        r->rows_done = base_rows + p.nrows;
+        r->bytes_done = base_bytes + p.nbytes;
+        pthread_mutex_unlock(&p.mu);
+        enum run_rc brc = rc == RUN_OK ? run_beat(r) : RUN_OK;
+        int64_t now = time_mono_ms();
+        if (brc == RUN_OK && rc == RUN_OK && now - *last_progress_ms >= PROGRESS_EVERY_MS) {
+            *last_progress_ms = now;
+            brc = run_progress(r);
+        }
+        pthread_mutex_lock(&p.mu);
+        if (brc != RUN_OK && rc == RUN_OK) {
+            rc = brc; /* stop or lost lease: cancel every stream */
+            p.cancel = true;
+        }
+    }
+    r->rows_done = base_rows + p.nrows;
+    r->bytes_done = base_bytes + p.nbytes;
+    r->throttled_ms += p.throttled_ms;
+    r->casts_done += p.casts_done;
+    pthread_mutex_unlock(&p.mu);
+    for (size_t i = 0; i < n; i++)
+        if (st[i].started)
+            pthread_join(st[i].th, NULL);
+    threads = false;
+    for (size_t i = 0; i < n && rc == RUN_OK; i++)
+        if (st[i].failed) {
+            r->err = st[i].err;
+            rc = RUN_FAIL;
+        }
+    if (rc != RUN_OK)
+        goto out;
+
+    /* Every stream read to its end: finish the joined streams, then swap in the staging. */
+    for (size_t i = 0; i < n; i++) {
+        r->sops->read_close(st[i].rd);
+        st[i].rd = NULL;
+    }
+    keeper_start(&k, r);
+    int crc = 0;
+    for (size_t i = 1; i < n && crc == 0; i++) {
+        struct conn_writer *w = st[i].wr; /* commit ends it whatever the outcome */
+        st[i].wr = NULL;
+        crc = r->dops->write_commit(w, &r->err);
+    }
+    if (crc == 0) {
+        st[0].wr = NULL;
+        crc = r->dops->write_commit(primary, &r->err);
+    }
+    rc = keeper_stop(&k) == RUN_LOST ? RUN_LOST : crc < 0 ? RUN_FAIL : RUN_OK;
+    if (rc == RUN_OK)
+        rc = run_progress(r);
+    if (rc == RUN_OK) {
+        struct buf msg;
+        buf_init(&msg, BUF_NO_LIMIT);
+        rate_msg(&msg, r->rows_done - base_rows, r->bytes_done - base_bytes, time_mono_ms() - t0);
+        log_info("%s: %s", buf_str(what), buf_str(&msg));
+        rc = run_write(r, NULL, buf_str(what), buf_str(&msg));
+        buf_release(&msg);
+    }
+out:
+    if (threads) { /* left early: cancel and join what runs */
+        pthread_mutex_lock(&p.mu);
+        p.cancel = true;
+        pthread_mutex_unlock(&p.mu);
+        for (size_t i = 0; i < n; i++)
+            if (st[i].started)
+                pthread_join(st[i].th, NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (st[i].rd)
+            r->sops->read_close(st[i].rd);
+    /* The joined streams end before the primary drops the staging (it would wait for them). */
+    for (size_t i = 1; i < n; i++)
+        if (st[i].wr)
+            r->dops->write_abort(st[i].wr);
+    if (st[0].wr)
+        r->dops->write_abort(st[0].wr);
+    if (n) {
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.cv);
+    }
+    free(key);
+    return rc;
+}
 
 /* Copies one table or partition with an atomic replace at the destination, reading ahead on
  * a second thread. Logs the outcome. */
@@ -732,6 +1120,14 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     name_dst(&what, r, dst_part);
     set_action(r, "%s", buf_str(&what));
 
+    if (streams_for(r) > 1) {
+        bool declined = false;
+        rc = copy_parallel(r, part, dst_part, rows, last_progress_ms, &what, &declined);
+        if (!declined) {
+            buf_release(&what);
+            return rc;
+        }
+    }
     if ((rc = keyvals_parse(r, part, &kv)) != RUN_OK)
         goto out;
     rc = RUN_FAIL;
@@ -759,11 +1155,13 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, batch_bytes_for(r));
     piped = true;
     for (;;) {
-        const struct rowbatch *b;
+        struct rowbatch *b;
         if (pipe_next(&pipe, &b, &r->err) < 0)
             goto out;
         if (b->nrows == 0)
             break;
+        if (r->casts & CAST_ENGINE_BITS)
+            r->casts_done += (int64_t)cast_apply(r->casts, b);
         int64_t n = (int64_t)rowbatch_bytes_used(b);
         if ((rc = run_throttle(r, (int64_t)b->nrows, n)) != RUN_OK)
             goto out;
@@ -793,7 +1191,16 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
     /* write_commit ends the writer whatever the outcome. */
     struct conn_writer *commit = wr;
     wr = NULL;
-    if (r->dops->write_commit(commit, &r->err) < 0)
+    struct keeper k;
+    keeper_start(&k, r);
+    int crc = r->dops->write_commit(commit, &r->err);
+    /* Committed: a stop seen meanwhile is seen again at the next beat; only a lost lease ends
+     * the run here. */
+    if (keeper_stop(&k) == RUN_LOST) {
+        rc = RUN_LOST;
+        goto out;
+    }
+    if (crc < 0)
         goto out;
     if ((rc = run_progress(r)) != RUN_OK)
         goto out;
@@ -867,6 +1274,7 @@ static enum run_rc stage_data(struct run *r)
     /* The stage is redone from its start: progress too. */
     r->rows_done = r->bytes_done = 0;
     r->throttled_ms = 0;
+    r->casts_done = 0;
     if ((rc = run_progress(r)) != RUN_OK)
         return rc;
 
@@ -890,9 +1298,14 @@ static enum run_rc stage_data(struct run *r)
         name_dst(&a, r, NULL);
         rate_msg(&m, r->rows_done, r->bytes_done, time_mono_ms() - t0);
         buf_printf(&m,
-                   "; memory: 2 row batches (one read ahead) of at most %zu rows or %zu"
-                   " bytes each; atomic replace",
+                   "; memory: 2 row batches (one read ahead) per stream, of at most %zu rows or"
+                   " %zu bytes each; atomic replace",
                    rows, batch_bytes_for(r));
+        if (r->casts) {
+            char names[128];
+            cast_describe(r->casts, names, sizeof names);
+            buf_printf(&m, "; casts (%s): %" PRId64 " values changed", names, r->casts_done);
+        }
         if (r->task_lim || r->src_lim)
             buf_printf(&m, "; rate limited (%s), waited %.2f s", r->limits_desc,
                        (double)r->throttled_ms / 1000.0);
@@ -908,7 +1321,7 @@ static enum run_rc stage_data(struct run *r)
 /* Checksums a whole stream, with a heartbeat per batch (a big table takes longer than a
  * lease). */
 static enum run_rc checksum_stream(struct run *r, const struct conn_ops *ops,
-                                   struct conn_reader *rd, struct rowbatch *b,
+                                   struct conn_reader *rd, bool source, struct rowbatch *b,
                                    const struct keyvals *kv, struct rowbatch *wide,
                                    struct conn_checksum *out)
 {
@@ -918,6 +1331,8 @@ static enum run_rc checksum_stream(struct run *r, const struct conn_ops *ops,
             return RUN_FAIL;
         if (b->nrows == 0)
             return RUN_OK;
+        if (source && (r->casts & CAST_ENGINE_BITS)) /* hash what the copy wrote */
+            cast_apply(r->casts, b);
         if (kv && wide) { /* the source's rows with the key values the destination holds */
             widen_batch(b, kv, wide);
             checksum_add_batch(out, wide);
@@ -960,14 +1375,15 @@ static enum run_rc verify_checksum(struct run *r, struct rowbatch *b, const char
     if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &rd, &r->err) <
         0)
         goto out;
-    rc = checksum_stream(r, r->sops, rd, b, widened ? &kv : NULL, widened ? &wide : NULL, &cs);
+    rc = checksum_stream(r, r->sops, rd, true, b, widened ? &kv : NULL, widened ? &wide : NULL,
+                         &cs);
     r->sops->read_close(rd);
     if (rc != RUN_OK)
         goto out;
     rc = RUN_FAIL;
     if (r->dops->read_dest_open(r->dst, &r->target, dst_part, &r->dschema, &rd, &r->err) < 0)
         goto out;
-    rc = checksum_stream(r, r->dops, rd, widened ? &wide : b, NULL, NULL, &cd);
+    rc = checksum_stream(r, r->dops, rd, false, widened ? &wide : b, NULL, NULL, &cd);
     r->dops->read_close(rd);
     if (rc != RUN_OK)
         goto out;
@@ -1004,9 +1420,16 @@ static enum run_rc verify_unit(struct run *r, struct rowbatch *b, const char *pa
     name_dst(&what, r, dst_part);
     set_action(r, "%s", buf_str(&what));
 
-    if (r->sops->count_source(r->src, r->t.src_db, r->t.src_table, part, &ns, &sql_s, &r->err) < 0)
+    struct keeper k;
+    keeper_start(&k, r);
+    int crc = r->sops->count_source(r->src, r->t.src_db, r->t.src_table, part, &ns, &sql_s,
+                                    &r->err);
+    if (crc == 0)
+        crc = r->dops->count_dest(r->dst, &r->target, dst_part, &nd, &sql_d, &r->err);
+    if ((rc = keeper_stop(&k)) != RUN_OK)
         goto out;
-    if (r->dops->count_dest(r->dst, &r->target, dst_part, &nd, &sql_d, &r->err) < 0)
+    rc = RUN_FAIL;
+    if (crc < 0)
         goto out;
     /* The action is the two statements that ran. */
     buf_clear(&what);
@@ -1258,8 +1681,17 @@ static enum run_rc run_config(struct run *r)
     json_t *others = json_object_get(r->jobcfg, "others");
     r->verify_mode = json_string_value(json_object_get(others, "verify"));
     r->checksum = r->verify_mode && strcmp(r->verify_mode, "checksum") == 0;
-    if (retry_policy_from_others(&r->retry, others, &r->err) < 0)
+    if (retry_policy_from_others(&r->retry, others, &r->err) < 0 ||
+        cast_parse(others, &r->casts, &r->err) < 0)
         return RUN_FAIL;
+    r->streams = r->w->cfg->copy_streams;
+    json_t *cs = json_object_get(others, "copyStreams");
+    if (cs) {
+        if (!json_is_integer(cs) || json_integer_value(cs) < 1 || json_integer_value(cs) > 16)
+            return run_failf(r, "TaskError.Config",
+                             "others.copyStreams must be an integer from 1 to 16");
+        r->streams = json_integer_value(cs);
+    }
     /* Checked before anything runs: a typo must not cost a whole copy first. */
     if (r->do_verify && r->verify_mode && !r->checksum && strcmp(r->verify_mode, "count") != 0)
         return run_failf(r, "TaskError.Config",

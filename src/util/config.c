@@ -67,6 +67,11 @@ static const struct opt options[] = {
      "a task holds at most this many partitions"},
     {"split-bytes", "MMS_SPLIT_BYTES", I(split_bytes), "5368709120", 1048576,
      INT64_MAX, "a task holds at most this many bytes of partitions"},
+    {"copy-streams", "MMS_COPY_STREAMS", I(copy_streams), "2", 1, 16,
+     "a large table is copied by this many parallel streams (key ranges), when both connectors"
+     " can (job others.copyStreams overrides)"},
+    {"copy-streams-min-rows", "MMS_COPY_STREAMS_MIN_ROWS", I(copy_streams_min_rows), "1000000",
+     1, INT64_MAX, "... for a table or partition of at least this many rows (catalog estimate)"},
     {"insecure-no-auth", "MMS_INSECURE_NO_AUTH", B(insecure_no_auth), "false", 0, 1,
      "serve requests WITHOUT authentication (development only; refused unless --listen is a "
      "loopback address)"},

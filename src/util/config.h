@@ -32,6 +32,8 @@ struct mms_config {
     int64_t batch_rows;      /* row batch cap in rows */
     int64_t split_partitions;/* at most this many partitions per task */
     int64_t split_bytes;     /* at most this many bytes per task (an oversized partition alone) */
+    int64_t copy_streams;    /* parallel streams copying one large table (key ranges) */
+    int64_t copy_streams_min_rows; /* ... for a table of at least this many rows */
     /* Security (issue 4; docs/security.md) */
     int64_t insecure_no_auth;     /* 1: no authentication (loopback listen addresses only) */
     char *tls_cert;               /* PEM certificate chain file; "" = plain HTTP */

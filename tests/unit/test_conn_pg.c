@@ -1346,6 +1346,126 @@ static void test_change_count(void **state)
     PQfinish(pg);
 }
 
+/* ---- parallel copy: block-range slices under one snapshot, joined writers ---------------- */
+
+#define PAR_ROWS 20000
+
+/* Reads every row of r into w; returns the number of rows. */
+static int64_t pump(struct conn_reader *r, struct conn_writer *w, size_t ncols)
+{
+    struct mms_err err = {0};
+    struct rowbatch b;
+    int64_t n = 0;
+    rowbatch_init(&b, ncols, 500, 1 << 20);
+    for (;;) {
+        if (ops->read_next(r, &b, &err) != 0)
+            fail_msg("read_next: %s %s", err.code, err.msg);
+        if (b.nrows == 0)
+            break;
+        n += (int64_t)b.nrows;
+        if (ops->write_batch(w, &b, &err) != 0)
+            fail_msg("write_batch: %s %s", err.code, err.msg);
+    }
+    rowbatch_release(&b);
+    return n;
+}
+
+static void test_parallel_slices(void **state)
+{
+    (void)state;
+    PGconn *a = db_open(src_ci);
+    db_exec(a, "DROP TABLE IF EXISTS public.par; CREATE TABLE public.par (id int PRIMARY KEY,"
+               " pad text NOT NULL); INSERT INTO public.par SELECT g, repeat('x', 100) FROM"
+               " generate_series(1, 20000) g");
+    struct conn *src = open_src();
+    struct conn *dst = open_dst(ops, dest_url);
+    struct mms_err err = {0};
+    struct conn_schema s = {0};
+    struct conn_target t = {DST_PROJECT, "par", "par"};
+    char *key = NULL, *sql = NULL;
+    int64_t kmin = -1, kmax = -1;
+    assert_int_equal(ops->table_schema(src, "public", "par", &s, &err), 0);
+    assert_int_equal(ops->create_table(dst, &t, &s, &sql, &err), 0);
+    free(sql);
+
+    /* A one-block table is not worth splitting. */
+    assert_int_equal(ops->key_range(src, "public", "plain", NULL, &s, &key, &kmin, &kmax, &err), 1);
+    assert_null(key);
+    assert_int_equal(ops->key_range(src, "public", "par", NULL, &s, &key, &kmin, &kmax, &err), 0);
+    assert_string_equal(key, "ctid");
+    assert_int_equal(kmin, 0);
+    assert_true(kmax > 100); /* 20000 rows of ~130 bytes: about 340 blocks of 8 kB */
+
+    /* Rows change after the snapshot: every slice must still see the rows as they were (an
+     * UPDATE writes new versions into the last blocks; without one shared snapshot the last
+     * slice would read them as well, duplicating 5000 rows). */
+    db_exec(a, "UPDATE public.par SET pad = 'new' WHERE id % 4 = 0");
+
+    struct conn_writer *w[3] = {0};
+    struct conn_reader *r[3] = {0};
+    assert_int_equal(ops->write_begin(dst, &t, NULL, &s, &w[0], &err), 0);
+    for (int i = 1; i < 3; i++)
+        if (ops->write_join(w[0], &w[i], &err) != 0)
+            fail_msg("write_join: %s %s", err.code, err.msg);
+    uint64_t span = (uint64_t)(kmax - kmin + 1);
+    for (int i = 0; i < 3; i++) {
+        struct conn_slice sl = {.key = key,
+                                .has_lo = i > 0,
+                                .has_hi = i < 2,
+                                .lo = kmin + (int64_t)(span * (uint64_t)i / 3),
+                                .hi = kmin + (int64_t)(span * (uint64_t)(i + 1) / 3)};
+        if (ops->read_open_slice(src, "public", "par", NULL, &s, &sl, &r[i], &err) != 0)
+            fail_msg("read_open_slice: %s %s", err.code, err.msg);
+    }
+    /* Written in the reverse order, each on its own connection. */
+    int64_t total = 0, each[3];
+    for (int i = 2; i >= 0; i--) {
+        each[i] = pump(r[i], w[i], s.ncols);
+        total += each[i];
+        ops->read_close(r[i]);
+    }
+    assert_int_equal(total, PAR_ROWS);
+    for (int i = 0; i < 3; i++)
+        assert_true(each[i] > 3000); /* ranges of equal size on disk */
+    /* Nothing is visible before the primary's commit; joined commits only end their streams. */
+    PGconn *b = db_open(dst_ci);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM par.par"), 0);
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(ops->write_commit(w[i], &err), 0);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM par.par"), 0);
+    assert_int_equal(ops->write_commit(w[0], &err), 0);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM par.par"), PAR_ROWS);
+    assert_int_equal(db_int(b, "SELECT count(DISTINCT id) FROM par.par"), PAR_ROWS);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM par.par WHERE pad = 'new'"), 0);
+
+    /* An abort of joined streams and then the primary leaves the table as it was and drops
+     * the staging table. */
+    free(key);
+    key = NULL;
+    assert_int_equal(ops->key_range(src, "public", "par", NULL, &s, &key, &kmin, &kmax, &err), 0);
+    assert_int_equal(ops->write_begin(dst, &t, NULL, &s, &w[0], &err), 0);
+    assert_int_equal(ops->write_join(w[0], &w[1], &err), 0);
+    struct conn_slice all = {.key = key};
+    assert_int_equal(ops->read_open_slice(src, "public", "par", NULL, &s, &all, &r[0], &err), 0);
+    assert_int_equal(pump(r[0], w[1], s.ncols), PAR_ROWS); /* the updated rows now */
+    ops->read_close(r[0]);
+    ops->write_abort(w[1]);
+    ops->write_abort(w[0]);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM par.par WHERE pad = 'new'"), 0);
+    assert_int_equal(db_int(b, "SELECT count(*) FROM pg_class WHERE relname = '__mms_stage_par'"),
+                     0);
+    /* A slice without a prepared snapshot is refused. */
+    assert_int_equal(ops->read_open_slice(src, "public", "par", NULL, &s, &all, &r[0], &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Internal");
+
+    PQfinish(b);
+    PQfinish(a);
+    free(key);
+    conn_schema_release(&s);
+    ops->close(src);
+    ops->close(dst);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1375,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_crash_before_commit),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_change_count),
+        cmocka_unit_test(test_parallel_slices),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
