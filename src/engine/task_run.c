@@ -281,7 +281,8 @@ static enum run_rc run_finish(struct run *r, const char *status, const char *err
             goto done;
         }
         if (with_mark &&
-            store_catalog_mark(db, r->t.table_id, ids, r->t.nparts, catalog, &merr) < 0) {
+            store_catalog_mark_task(db, r->t.id, r->t.table_id, ids, r->t.nparts, catalog,
+                                    &merr) < 0) {
             log_warn("cannot mark table %" PRId64 " %s in the catalog: %s", r->t.table_id, catalog,
                      merr.msg);
             db_rollback(db);
@@ -1269,6 +1270,12 @@ static enum run_rc stage_data(struct run *r)
     snprintf(msg, sizeof msg, "attempt %" PRId64, r->w->attempt);
     if ((rc = run_write(r, "DATA_DOING", "start data migration", msg)) != RUN_OK)
         return rc;
+    /* Before any row is read: a rescan that flags what we copy from now on survives our DONE
+     * (store_catalog_mark_task). */
+    struct mms_err serr = {0};
+    int snap = store_catalog_snapshot(r->w->db, r->t.id, r->w->attempt, &serr);
+    if (snap != 0)
+        return snap > 0 ? RUN_LOST : run_store_fail(r, &serr);
     if ((rc = run_open(r)) != RUN_OK)
         return rc;
     /* The stage is redone from its start: progress too. */

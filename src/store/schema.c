@@ -55,6 +55,7 @@ const char *const store_schema_sql[] = {
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
     "  last_modified INTEGER,"                   /* last data change at the source (scan) */
     "  change_count INTEGER NOT NULL DEFAULT 0," /* source change counter, 0 unknown (scan) */
+    "  change_gen INTEGER NOT NULL DEFAULT 0,"   /* + 1 each time a scan sets updated = 1 */
     "  UNIQUE (db_id, name)"
     ");",
     "CREATE INDEX IF NOT EXISTS tbl_source ON tbl(source_id);",
@@ -73,6 +74,7 @@ const char *const store_schema_sql[] = {
     "  create_time INTEGER NOT NULL, update_time INTEGER,"
     "  last_modified INTEGER,"                   /* last data change at the source (scan) */
     "  change_count INTEGER NOT NULL DEFAULT 0," /* source change counter, 0 unknown (scan) */
+    "  change_gen INTEGER NOT NULL DEFAULT 0,"   /* + 1 each time a scan sets updated = 1 */
     "  UNIQUE (table_id, value)"
     ");",
     "CREATE INDEX IF NOT EXISTS part_source ON part(source_id);",
@@ -141,7 +143,9 @@ const char *const store_schema_sql[] = {
     /* Automatic retry after a transient failure (engine/retry.h), all Unix ms: */
     "  next_attempt_at INTEGER,"                 /* not claimed before; NULL = at once */
     "  retry_count INTEGER NOT NULL DEFAULT 0,"  /* automatic retries since the last final status */
-    "  first_failure_at INTEGER"                 /* start of the retry budget */
+    "  first_failure_at INTEGER,"                /* start of the retry budget */
+    /* tbl.change_gen when the last DATA stage started (store_catalog_snapshot); NULL = none */
+    "  table_gen INTEGER"
     ");",
     "CREATE INDEX IF NOT EXISTS task_job ON task(job_id);",
     "CREATE INDEX IF NOT EXISTS task_source ON task(source_id);",
@@ -149,6 +153,7 @@ const char *const store_schema_sql[] = {
     "CREATE TABLE IF NOT EXISTS task_part ("
     "  task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,"
     "  part_id INTEGER NOT NULL,"
+    "  gen INTEGER,"             /* part.change_gen when the last DATA stage started; NULL = none */
     "  PRIMARY KEY (task_id, part_id)"
     ");",
     "CREATE INDEX IF NOT EXISTS task_part_part ON task_part(part_id);",

@@ -27,7 +27,9 @@ int store_release_all_leases(struct db *db, struct mms_err *err);
 /* The schema's version (SQLite: PRAGMA user_version). Bump it with every change to the schema;
  * a store written by another version is refused with a clear message instead of failing later
  * on a missing column (there are no automatic migrations yet). */
-#define STORE_SCHEMA_VERSION 2 /* 2: tbl.change_count, part.change_count */
+/* 2: tbl.change_count, part.change_count; 3: tbl.change_gen, part.change_gen, task.table_gen,
+ * task_part.gen (the increment flag race, store_catalog.h). */
+#define STORE_SCHEMA_VERSION 3
 
 /* The schema, as portable DDL statements, NULL-terminated (applied in order by store_open). */
 extern const char *const store_schema_sql[];

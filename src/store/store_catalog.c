@@ -240,8 +240,32 @@ int store_catalog_rollup(struct db *db, int64_t table_id, struct mms_err *err)
     return db_rollup(db, db_id, err);
 }
 
-int store_catalog_mark(struct db *db, int64_t table_id, const int64_t *part_ids, size_t nparts,
-                       const char *status, struct mms_err *err)
+/* The increment flag race: a rescan may flag an object `updated` while a task copies it, after
+ * the copy read its rows. The task's DONE must then leave the flag set, or the next increment
+ * job would skip a change that was never migrated. Every flag a scan sets adds 1 to the
+ * object's change_gen; the runner records change_gen when its DATA stage starts
+ * (store_catalog_snapshot, in the task's own rows so that a later attempt which only verifies
+ * still has it); DONE clears `updated` only where change_gen still equals that snapshot. A
+ * table or db is cleared only when nothing live under it is still flagged. */
+
+int store_catalog_snapshot(struct db *db, int64_t task_id, int64_t attempt, struct mms_err *err)
+{
+    static const char task_sql[] =
+        "UPDATE task SET table_gen = (SELECT change_gen FROM tbl WHERE tbl.id = task.table_id)"
+        " WHERE id = $1 AND attempt = $2";
+    static const char parts_sql[] =
+        "UPDATE task_part SET gen = (SELECT change_gen FROM part WHERE part.id = task_part.part_id)"
+        " WHERE task_id = $1 AND EXISTS (SELECT 1 FROM task WHERE id = $1 AND attempt = $2)";
+    if (run(db, task_sql, ARGS(AI(task_id), AI(attempt)), err) < 0)
+        return -1;
+    if (db_changes(db) != 1)
+        return 1;
+    return run(db, parts_sql, ARGS(AI(task_id), AI(attempt)), err);
+}
+
+/* store_catalog_mark (task_id 0: DONE clears unconditionally) and store_catalog_mark_task. */
+static int mark(struct db *db, int64_t task_id, int64_t table_id, const int64_t *part_ids,
+                size_t nparts, const char *status, struct mms_err *err)
 {
     static const char part_sql[] =
         "UPDATE part SET status = $1, updated = CASE WHEN $1 = 'DONE' THEN 0 ELSE updated END"
@@ -250,9 +274,23 @@ int store_catalog_mark(struct db *db, int64_t table_id, const int64_t *part_ids,
         "UPDATE tbl SET status = $1, updated = CASE WHEN $1 = 'DONE' THEN 0 ELSE updated END"
         " WHERE id = $2";
     static const char tbl_clear_sql[] =
-        "UPDATE tbl SET updated = 0 WHERE id = $1 AND status = 'DONE'";
+        "UPDATE tbl SET updated = 0 WHERE id = $1 AND status = 'DONE' AND NOT EXISTS"
+        " (SELECT 1 FROM part WHERE table_id = $1 AND deleted = 0 AND updated = 1)";
+    /* The same against the task's snapshot: a missing one (NULL) never equals. */
+    static const char part_task_sql[] =
+        "UPDATE part SET status = $1, updated = CASE WHEN $1 = 'DONE' AND change_gen ="
+        " (SELECT gen FROM task_part WHERE task_id = $2 AND part_id = part.id)"
+        " THEN 0 ELSE updated END WHERE id = $3 AND table_id = $4";
+    static const char tbl_task_sql[] =
+        "UPDATE tbl SET status = $1, updated = CASE WHEN $1 = 'DONE' AND change_gen ="
+        " (SELECT table_gen FROM task WHERE id = $2) THEN 0 ELSE updated END WHERE id = $3";
+    static const char tbl_clear_task_sql[] =
+        "UPDATE tbl SET updated = 0 WHERE id = $1 AND status = 'DONE'"
+        " AND change_gen = (SELECT table_gen FROM task WHERE id = $2) AND NOT EXISTS"
+        " (SELECT 1 FROM part WHERE table_id = $1 AND deleted = 0 AND updated = 1)";
     static const char db_clear_sql[] =
-        "UPDATE db SET updated = 0 WHERE id = $1 AND status = 'DONE'";
+        "UPDATE db SET updated = 0 WHERE id = $1 AND status = 'DONE' AND NOT EXISTS"
+        " (SELECT 1 FROM tbl WHERE db_id = $1 AND deleted = 0 AND updated = 1)";
     int i = status_index(status);
     if (i < 0 || i == CS_PART_DONE)
         return MMS_ERR_INTERNAL(err, "store_catalog_mark: bad status '%s'",
@@ -265,19 +303,44 @@ int store_catalog_mark(struct db *db, int64_t table_id, const int64_t *part_ids,
     if (rc == 1)
         return mms_err_set(err, 404, "NotFound.Table", "Table %lld does not exist",
                            (long long)table_id);
-    for (size_t k = 0; k < nparts; k++)
-        if (run(db, part_sql, ARGS(AS(status), AI(part_ids[k]), AI(table_id)), err) < 0)
+    for (size_t k = 0; k < nparts; k++) {
+        rc = task_id ? run(db, part_task_sql,
+                           ARGS(AS(status), AI(task_id), AI(part_ids[k]), AI(table_id)), err)
+                     : run(db, part_sql, ARGS(AS(status), AI(part_ids[k]), AI(table_id)), err);
+        if (rc < 0)
             return -1;
-    if (nparts == 0 && run(db, tbl_sql, ARGS(AS(status), AI(table_id)), err) < 0)
-        return -1;
+    }
+    if (nparts == 0) {
+        rc = task_id ? run(db, tbl_task_sql, ARGS(AS(status), AI(task_id), AI(table_id)), err)
+                     : run(db, tbl_sql, ARGS(AS(status), AI(table_id)), err);
+        if (rc < 0)
+            return -1;
+    }
     if (store_catalog_rollup(db, table_id, err) < 0)
         return -1;
     if (i == CS_DONE) {
-        if (run(db, tbl_clear_sql, ARGS(AI(table_id)), err) < 0 ||
-            run(db, db_clear_sql, ARGS(AI(db_id)), err) < 0)
+        rc = task_id ? run(db, tbl_clear_task_sql, ARGS(AI(table_id), AI(task_id)), err)
+                     : run(db, tbl_clear_sql, ARGS(AI(table_id)), err);
+        if (rc < 0 || run(db, db_clear_sql, ARGS(AI(db_id)), err) < 0)
             return -1;
     }
     return 0;
+}
+
+int store_catalog_mark(struct db *db, int64_t table_id, const int64_t *part_ids, size_t nparts,
+                       const char *status, struct mms_err *err)
+{
+    return mark(db, 0, table_id, part_ids, nparts, status, err);
+}
+
+int store_catalog_mark_task(struct db *db, int64_t task_id, int64_t table_id,
+                            const int64_t *part_ids, size_t nparts, const char *status,
+                            struct mms_err *err)
+{
+    if (task_id <= 0)
+        return MMS_ERR_INTERNAL(err, "store_catalog_mark_task: bad task id %lld",
+                                (long long)task_id);
+    return mark(db, task_id, table_id, part_ids, nparts, status, err);
 }
 
 /* ---- Destination mapping ----------------------------------------------------------------- */

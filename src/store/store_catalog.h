@@ -20,12 +20,35 @@
 #include "store/db.h"
 
 /* Sets the status of the given partitions (or, when nparts == 0, of the table itself), then
- * rolls the statuses up to the table and its db. status: INIT|DOING|DONE|FAILED. A successful
- * migration (DONE) also clears the `updated` flag of what it moved (and of the table and db
- * when they roll up to DONE). Partition ids of another table are ignored. Returns 0, or -1
- * (404 NotFound.Table when the table does not exist, 500 on a bad status or store error). */
+ * rolls the statuses up to the table and its db. status: INIT|DOING|DONE|FAILED. DONE also
+ * clears the `updated` flag of what it names unconditionally (and of the table and db when
+ * they roll up to DONE with nothing live below them still flagged); the task runner uses
+ * store_catalog_mark_task below instead. Partition ids of another table are ignored. Returns
+ * 0, or -1 (404 NotFound.Table when the table does not exist, 500 on a bad status or store
+ * error). */
 int store_catalog_mark(struct db *db, int64_t table_id, const int64_t *part_ids, size_t nparts,
                        const char *status, struct mms_err *err);
+
+/* The increment flag race. A rescan that flags an object `updated` (adding 1 to its
+ * change_gen, store_scan.h) while a task copies it must survive that task's DONE: the copy may
+ * have read the rows before the change. So the task runner
+ *   - calls store_catalog_snapshot(task_id, attempt) when its DATA stage starts, before any row
+ *     is read: it records, in the task's rows (task.table_gen, task_part.gen), the change_gen
+ *     of its table and of each of its partitions. Fenced: 0, 1 when the lease was lost (nothing
+ *     written), -1. A later DATA attempt takes a new snapshot; an attempt that resumes after
+ *     DATA keeps the one of the attempt that copied.
+ *   - marks with store_catalog_mark_task(task_id, ...) instead of store_catalog_mark: the same,
+ *     except that DONE clears `updated` only where change_gen still equals the snapshot (else
+ *     the status still becomes DONE and `updated` stays 1, so the next increment job moves the
+ *     object again). A task without a snapshot (it never copied: schema-only, or
+ *     enableDataMigration false) clears nothing. A table or db rolled up to DONE is cleared
+ *     only when the table's own change_gen equals the snapshot too and no live partition (no
+ *     live table) below it is still flagged; store_catalog_mark applies that last rule too.
+ *     task_id must be > 0 (500 otherwise). */
+int store_catalog_snapshot(struct db *db, int64_t task_id, int64_t attempt, struct mms_err *err);
+int store_catalog_mark_task(struct db *db, int64_t task_id, int64_t table_id,
+                            const int64_t *part_ids, size_t nparts, const char *status,
+                            struct mms_err *err);
 /* Recomputes a table's status from its partitions (partitioned tables only) and its db's
  * status from its tables. A partitioned table with no (non-deleted) partition keeps its own
  * status; a db without tables is INIT. Returns 0, or -1 (404 when the table does not exist). */

@@ -381,7 +381,8 @@ int store_scan_upsert_table(struct db *db, int64_t source_id, int64_t db_id,
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id";
     static const char update_sql[] =
         "UPDATE tbl SET type = $1, has_partitions = $2, schema = $3, last_ddl_time = $4,"
-        " last_modified = $5, size = $6, num_rows = $7, updated = 1, deleted = 0,"
+        " last_modified = $5, size = $6, num_rows = $7, updated = 1,"
+        " change_gen = change_gen + 1, deleted = 0,"
         " update_time = $8, change_count = $9 WHERE id = $10";
     int64_t size = nonneg(t->size), rows = nonneg(t->num_rows);
     int64_t ddl = nonneg(t->last_ddl_time), mod = nonneg(t->last_modified);
@@ -438,7 +439,8 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id";
     static const char update_sql[] =
         "UPDATE part SET last_ddl_time = $1, last_modified = $2, size = $3, num_rows = $4,"
-        " updated = 1, deleted = 0, update_time = $5, change_count = $6 WHERE id = $7";
+        " updated = 1, change_gen = change_gen + 1, deleted = 0, update_time = $5,"
+        " change_count = $6 WHERE id = $7";
     int64_t size = nonneg(p->size), rows = nonneg(p->num_rows);
     int64_t ddl = nonneg(p->last_ddl_time), mod = nonneg(p->last_modified);
     int64_t cc = nonneg(p->change_count);

@@ -65,6 +65,9 @@ enum scan_change {
     SCAN_NEW,      /* inserted */
     SCAN_CHANGED,  /* size, rows, times, schema or type differ, or it reappeared: updated=1 */
 };
+/* Every SCAN_CHANGED of a table or partition also adds 1 to its change_gen, so a task that
+ * took a snapshot of it before copying can tell whether it was flagged again meanwhile
+ * (store_catalog_snapshot / store_catalog_mark_task). */
 
 /* What a scan saw of an object. Borrowed strings. Unknown sizes and counts (< 0) are stored
  * as 0, unknown times (0) as NULL. */

@@ -118,8 +118,8 @@ static void scan(struct fx *f)
     scan_release(&s);
 }
 
-/* CreateMmsJob's async TASK_CREATE, then every task run by the engine; returns the job id. */
-static int64_t run_job(struct fx *f, const char *body)
+/* CreateMmsJob's async TASK_CREATE; returns the job id once its tasks exist. */
+static int64_t start_job(struct fx *f, const char *body)
 {
     struct mms_err err = {0};
     int64_t aid = 0;
@@ -137,6 +137,13 @@ static int64_t run_job(struct fx *f, const char *body)
     async_task_release(&t);
     int64_t job = q1(f, "SELECT object_id FROM async_task WHERE id = $1", aid);
     assert_true(job > 0);
+    return job;
+}
+
+/* start_job, then every task run by the engine; returns the job id. */
+static int64_t run_job(struct fx *f, const char *body)
+{
+    int64_t job = start_job(f, body);
     wait_for(f, "SELECT status IN ('DONE', 'FAILED') FROM job WHERE id = $1", job, 1);
     assert_int_equal(q1(f, "SELECT status = 'DONE' FROM job WHERE id = $1", job), 1);
     return job;
@@ -311,11 +318,61 @@ static void test_increment_moves_only_changed(void **state)
     assert_int_equal(file_q1(f->dst_path, "SELECT COUNT(*) FROM \"main\".c WHERE v = 'C7'"), 1);
 }
 
+/* The increment flag race: a rescan flags table a `updated` while the task copying it is in
+ * its DATA stage (after the copy started reading, from a snapshot that predates the change).
+ * That task's DONE must leave the flag set, so that the next increment job moves a again and
+ * the change reaches the destination. */
+static void test_increment_flag_race(void **state)
+{
+    struct fx *f = *state;
+    /* WAL: the change below commits while the copy's read is open, which keeps reading the
+     * rows as they were when it started. */
+    must_exec_file(f->src_path, "PRAGMA journal_mode = WAL;");
+    scan(f);
+
+    /* 3000 rows at 500 rows/s: about 6 s in DATA. */
+    int64_t j1 = start_job(f, "{\"name\":\"slow\",\"srcDbName\":\"main\",\"tables\":[\"a\"],"
+                              "\"others\":{\"rowsPerSecond\":500}}");
+    int64_t task = q1(f, "SELECT MIN(id) FROM task WHERE job_id = $1", j1);
+    wait_for(f, "SELECT status = 'DATA_DOING' AND rows_done > 0 FROM task WHERE id = $1", task, 1);
+
+    /* The source changes in place and a rescan flags a while the copy runs. */
+    must_exec_file(f->src_path, "UPDATE a SET v = 'changed' WHERE id = 2999;");
+    struct timespec later[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = time(NULL) + 5}};
+    assert_int_equal(utimensat(AT_FDCWD, f->src_path, later, 0), 0);
+    scan(f);
+    assert_int_equal(tbl_col(f, "updated", "a"), 1);
+    /* Still copying: the rescan really happened during the task. */
+    assert_int_equal(q1(f, "SELECT status = 'DATA_DOING' FROM task WHERE id = $1", task), 1);
+
+    wait_for(f, "SELECT status IN ('DONE', 'FAILED') FROM job WHERE id = $1", j1, 1);
+    assert_int_equal(q1(f, "SELECT status = 'DONE' FROM job WHERE id = $1", j1), 1);
+    assert_int_equal(tbl_col(f, "status = 'DONE'", "a"), 1);
+    assert_int_equal(tbl_col(f, "updated", "a"), 1); /* the change is not taken as migrated */
+    /* (It was not migrated: the copy read the rows as they were before it.) */
+    assert_int_equal(file_q1(f->dst_path, "SELECT COUNT(*) FROM \"main\".a WHERE v = 'changed'"),
+                     0);
+
+    /* The next increment job moves a again, and the change arrives. */
+    int64_t j2 = run_job(f, "{\"name\":\"inc\",\"srcDbName\":\"main\",\"tables\":[\"a\"],"
+                            "\"increment\":true}");
+    assert_int_equal(job_tables(f, j2), 1);
+    assert_int_equal(file_q1(f->dst_path, "SELECT COUNT(*) FROM \"main\".a WHERE v = 'changed'"),
+                     1);
+    assert_int_equal(tbl_col(f, "updated", "a"), 0);
+    /* In sync now: nothing more to move. */
+    scan(f);
+    int64_t j3 = run_job(f, "{\"name\":\"none\",\"srcDbName\":\"main\",\"tables\":[\"a\"],"
+                            "\"increment\":true}");
+    assert_int_equal(q1(f, "SELECT COUNT(*) FROM task WHERE job_id = $1", j3), 0);
+}
+
 int main(void)
 {
     log_set_level("warn");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_increment_moves_only_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_increment_flag_race, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

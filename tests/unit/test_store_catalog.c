@@ -211,6 +211,162 @@ static void test_rollup_ignores_deleted(void **state)
     assert_string_equal(DB_STATUS(f->db, 10), "INIT");
 }
 
+/* ---- the increment flag race (store_catalog_snapshot / store_catalog_mark_task) ---- */
+
+static const char race_sql[] =
+    "INSERT INTO job (id, source_id, name, type, create_time) VALUES (50, 7, 'j', 'Tables', 1);"
+    "INSERT INTO task (id, job_id, source_id, table_id, type, attempt, create_time) VALUES"
+    " (500, 50, 7, 101, 'SQLITE', 1, 1), (501, 50, 7, 100, 'SQLITE', 1, 1),"
+    " (502, 50, 7, 101, 'SQLITE', 1, 1);"
+    "INSERT INTO task_part (task_id, part_id) VALUES (501, 1000), (501, 1001);";
+
+#define TBL_UPDATED(db, id) qi((db), "SELECT updated FROM tbl WHERE id = $1", (id))
+#define PART_UPDATED(db, id) qi((db), "SELECT updated FROM part WHERE id = $1", (id))
+#define DB_UPDATED(db, id) qi((db), "SELECT updated FROM db WHERE id = $1", (id))
+
+/* What a rescan does when the source table 'users' (101) changed: the real upsert. */
+static void rescan_users(struct db *db, int64_t size)
+{
+    struct mms_err err = {0};
+    struct scan_table t = {
+        .name = "users", .type = "TABLE", .size = size, .num_rows = 10, .last_ddl_time = 2000};
+    int64_t id = 0;
+    enum scan_change ch = SCAN_SAME;
+    assert_int_equal(store_scan_upsert_table(db, 7, 10, &t, 5, &id, &ch, &err), 0);
+    assert_int_equal(id, 101);
+    assert_int_equal(ch, SCAN_CHANGED);
+}
+
+/* The same for partition d=2 (1001) of 'orders'. */
+static void rescan_d2(struct db *db, int64_t size)
+{
+    struct mms_err err = {0};
+    struct scan_part p = {.value = "d=2", .size = size, .num_rows = 2, .last_ddl_time = 200};
+    int64_t id = 0;
+    enum scan_change ch = SCAN_SAME;
+    assert_int_equal(store_scan_upsert_part(db, 7, 10, 100, &p, 5, &id, &ch, &err), 0);
+    assert_int_equal(id, 1001);
+    assert_int_equal(ch, SCAN_CHANGED);
+}
+
+static void test_mark_task_table_race(void **state)
+{
+    struct fx *f = *state;
+    struct mms_err err = {0};
+    exec_ok(f->db, race_sql);
+
+    /* Every flag a scan sets moves the generation. */
+    rescan_users(f->db, 200);
+    assert_int_equal(TBL_UPDATED(f->db, 101), 1);
+    assert_int_equal(qi(f->db, "SELECT change_gen FROM tbl WHERE id = $1", 101), 1);
+
+    /* Normal case: snapshot, copy, DONE with nothing flagged meanwhile: cleared. */
+    assert_int_equal(store_catalog_snapshot(f->db, 500, 1, &err), 0);
+    assert_int_equal(qi(f->db, "SELECT table_gen FROM task WHERE id = $1", 500), 1);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "DONE", &err), 0);
+    assert_string_equal(TBL_STATUS(f->db, 101), "DONE");
+    assert_int_equal(TBL_UPDATED(f->db, 101), 0);
+
+    /* The race: flagged by a rescan after the copy started. DONE still, but flagged. */
+    rescan_users(f->db, 300);
+    assert_int_equal(store_catalog_snapshot(f->db, 500, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "DOING", &err), 0);
+    rescan_users(f->db, 400);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "DONE", &err), 0);
+    assert_string_equal(TBL_STATUS(f->db, 101), "DONE");
+    assert_int_equal(TBL_UPDATED(f->db, 101), 1);
+    /* ... and the db above it stays flagged while the table is (all of db 10 DONE). */
+    int64_t parts[] = {1000, 1001, 1002};
+    exec_ok(f->db, "UPDATE db SET updated = 1 WHERE id = 10;");
+    assert_int_equal(store_catalog_mark(f->db, 100, parts, 3, "DONE", &err), 0);
+    assert_string_equal(DB_STATUS(f->db, 10), "DONE");
+    assert_int_equal(DB_UPDATED(f->db, 10), 1);
+
+    /* The next attempt (here the same task again) copies after the change: cleared, and the
+     * db with it. */
+    assert_int_equal(store_catalog_snapshot(f->db, 500, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "DONE", &err), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 101), 0);
+    assert_int_equal(DB_UPDATED(f->db, 10), 0);
+
+    /* FAILED and DOING never clear. */
+    rescan_users(f->db, 500);
+    assert_int_equal(store_catalog_snapshot(f->db, 500, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "FAILED", &err), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 101), 1);
+
+    /* A task that never took a snapshot (it copied nothing) clears nothing. */
+    assert_int_equal(store_catalog_mark_task(f->db, 502, 101, NULL, 0, "DONE", &err), 0);
+    assert_string_equal(TBL_STATUS(f->db, 101), "DONE");
+    assert_int_equal(TBL_UPDATED(f->db, 101), 1);
+
+    /* The snapshot is fenced by the attempt: a worker that lost its lease writes nothing. */
+    int64_t gen = qi(f->db, "SELECT table_gen FROM task WHERE id = $1", 500);
+    rescan_users(f->db, 600);
+    assert_int_equal(store_catalog_snapshot(f->db, 500, 2, &err), 1);
+    assert_int_equal(qi(f->db, "SELECT table_gen FROM task WHERE id = $1", 500), gen);
+    assert_int_equal(store_catalog_snapshot(f->db, 999, 1, &err), 1);
+
+    /* Errors. */
+    assert_int_equal(store_catalog_mark_task(f->db, 0, 101, NULL, 0, "DONE", &err), -1);
+    assert_int_equal(err.http, 500);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 999, NULL, 0, "DONE", &err), -1);
+    assert_int_equal(err.http, 404);
+    assert_int_equal(store_catalog_mark_task(f->db, 500, 101, NULL, 0, "PART_DONE", &err), -1);
+}
+
+static void test_mark_task_partition_race(void **state)
+{
+    struct fx *f = *state;
+    struct mms_err err = {0};
+    int64_t p01[] = {1000, 1001}, p2[] = {1002};
+    exec_ok(f->db, race_sql);
+    exec_ok(f->db, "UPDATE tbl SET status = 'DONE' WHERE id IN (101, 102);"
+                   "UPDATE tbl SET updated = 1 WHERE id = 100; UPDATE db SET updated = 1;");
+
+    /* Task 501 copies d=1 and d=2 (both flagged); a rescan flags d=2 again meanwhile. */
+    assert_int_equal(store_catalog_snapshot(f->db, 501, 1, &err), 0);
+    assert_int_equal(
+        qi(f->db, "SELECT COUNT(*) FROM task_part WHERE task_id = $1 AND gen = 0", 501), 2);
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p01, 2, "DOING", &err), 0);
+    rescan_d2(f->db, 25);
+    assert_int_equal(qi(f->db, "SELECT change_gen FROM part WHERE id = $1", 1001), 1);
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p01, 2, "DONE", &err), 0);
+    assert_string_equal(PART_STATUS(f->db, 1000), "DONE");
+    assert_string_equal(PART_STATUS(f->db, 1001), "DONE");
+    assert_int_equal(PART_UPDATED(f->db, 1000), 0); /* unchanged since the snapshot */
+    assert_int_equal(PART_UPDATED(f->db, 1001), 1); /* flagged after it: stays */
+
+    /* The last partition DONE: the table and db roll up to DONE but stay flagged while d=2
+     * is (plain marks keep that rule too). */
+    assert_int_equal(store_catalog_mark(f->db, 100, p2, 1, "DONE", &err), 0);
+    assert_string_equal(TBL_STATUS(f->db, 100), "DONE");
+    assert_string_equal(DB_STATUS(f->db, 10), "DONE");
+    assert_int_equal(TBL_UPDATED(f->db, 100), 1);
+    assert_int_equal(DB_UPDATED(f->db, 10), 1);
+
+    /* The next copy of d=2 starts after the change: everything is cleared. */
+    assert_int_equal(store_catalog_snapshot(f->db, 501, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p01, 2, "DONE", &err), 0);
+    assert_int_equal(PART_UPDATED(f->db, 1001), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 100), 0);
+    assert_int_equal(DB_UPDATED(f->db, 10), 0);
+
+    /* A flag on the partitioned table itself (its schema changed, say) after the snapshot
+     * survives too, though every partition is clean. */
+    exec_ok(f->db, "UPDATE tbl SET updated = 1, change_gen = change_gen + 1 WHERE id = 100;");
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p01, 2, "DONE", &err), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 100), 1);
+    assert_int_equal(store_catalog_snapshot(f->db, 501, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p01, 2, "DONE", &err), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 100), 0);
+
+    /* Partition ids the task does not hold have no snapshot: never cleared by it. */
+    exec_ok(f->db, "UPDATE part SET updated = 1 WHERE id = 1002;");
+    assert_int_equal(store_catalog_mark_task(f->db, 501, 100, p2, 1, "DONE", &err), 0);
+    assert_int_equal(PART_UPDATED(f->db, 1002), 1);
+}
+
 /* ---- mapping ---- */
 
 static void test_dst_names(void **state)
@@ -654,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_rollup_rule),
         cmocka_unit_test_setup_teardown(test_mark_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ignores_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_task_table_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_task_partition_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dst_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_upserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_rows, setup, teardown),
