@@ -111,6 +111,7 @@ struct my_reader {
     enum my_conv *conv;
     char **names;  /* column names, for messages */
     bool done;
+    bool zero_null; /* the zeroDateToNull cast: zero dates read as NULL */
     char *what;    /* "table `db`.`t`", for messages */
 };
 
@@ -969,6 +970,9 @@ out:
     return rc;
 }
 
+static int my_schema_source(struct my_conn *c, const char *db, const char *table,
+                            struct conn_schema *s, bool *partitioned, struct mms_err *err);
+
 static int my_list_tables(struct conn *conn, const char *db,
                           int (*cb)(void *ctx, const struct conn_table_info *t), void *ctx,
                           struct mms_err *err)
@@ -1005,7 +1009,10 @@ static int my_list_tables(struct conn *conn, const char *db,
             .last_modified = updated > created ? updated : created,
         };
         struct mms_err terr = {0};
-        if (my_schema_read(c->h, db, row[0], &info.schema, &terr) < 0) {
+        if (my_schema_read(c->h, db, row[0], &info.schema, &terr) < 0 ||
+            (info.schema.ncols > 0 &&
+             my_schema_source(c, db, row[0], &info.schema, &info.partitioned, &terr) < 0)) {
+            conn_schema_release(&info.schema);
             if (terr.http == 503) {
                 *err = terr;
                 rc = -1;
@@ -1025,16 +1032,31 @@ out:
     return rc;
 }
 
-/* Partition specs are "partition=<name>" (the engine's "key=value" form, one pseudo key),
- * the name escaped like Hive escapes partition values: %XX for control characters, DEL and
- * the characters of `special` below. */
-#define MY_PART_KEY "partition="
+/* ---- source partitions ------------------------------------------------------------------- *
+ *
+ * Two layouts (docs/types.md, MySQL):
+ *  - Hive-like: LIST or LIST COLUMNS on one plain column where every partition holds exactly
+ *    one value, the column an integer, or a string whose collation compares bytes exactly
+ *    (binary, *_nopad_bin, *_0900_bin: PAD SPACE or case-insensitive collations put several
+ *    distinct values in one partition, which no destination could name). The column is then
+ *    the table's partition key (and stays a data column, as in PostgreSQL), partitions are
+ *    "col=v" (v Hive-escaped, NULL as __HIVE_DEFAULT_PARTITION__) and a partition's rows are
+ *    those WHERE `col` <=> v (the server prunes to the one partition).
+ *  - Every other partitioned table (RANGE, HASH, KEY, LINEAR, multi-value or DEFAULT LIST,
+ *    expressions, several columns, subpartitions): no partition key; partitions are
+ *    "partition=<name>" (the subpartition's name when subpartitioned), which PARTITION (name)
+ *    reads. conn_table_info.partitioned says so; the engine moves such a table whole.
+ * Anything the parser below does not recognise exactly falls to the second layout, which is
+ * always correct (only slower to re-migrate). */
 
-static void part_spec(struct buf *out, const char *name)
+#define MY_PART_KEY "partition="
+#define HIVE_NULL "__HIVE_DEFAULT_PARTITION__"
+
+/* Hive's escapePathName: %XX for control characters, DEL and the characters of `special`. */
+static void hive_escape(struct buf *out, const char *s)
 {
     static const char special[] = "\"#%'*/:=?\\{[]^";
-    buf_adds(out, MY_PART_KEY);
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 || *p == 0x7f || strchr(special, *p))
             buf_printf(out, "%%%02X", *p);
         else
@@ -1058,50 +1080,351 @@ static char *part_name(const char *spec, const char *table, struct mms_err *err)
     return name;
 }
 
-/* Partitions: one per row of information_schema.PARTITIONS; value = "partition=<name>" with
- * the partition's name (the subpartition's when subpartitioned), which `PARTITION (name)`
- * selects. */
+struct my_prow {
+    char *name;      /* the partition's name (the subpartition's when subpartitioned) */
+    char *value;     /* Hive-like layout: its one value, NULL for the NULL value */
+    bool is_null;
+    bool quoted;     /* the description's literal was a quoted string */
+    int64_t rows, size, created, updated;
+};
+
+struct my_plist {
+    struct my_prow *p;
+    size_t n;
+    char *key;       /* Hive-like layout: the key column's name as the table spells it */
+};
+
+static void plist_release(struct my_plist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->p[i].name);
+        free(l->p[i].value);
+    }
+    free(l->p);
+    free(l->key);
+    memset(l, 0, sizeof *l);
+}
+
+/* A PARTITION_EXPRESSION that is exactly one backtick-quoted identifier -> the name (caller
+ * frees), else NULL. */
+static char *expr_ident(const char *e)
+{
+    if (!e || e[0] != '`')
+        return NULL;
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    const char *p = e + 1;
+    for (;; p++) {
+        if (!*p) {
+            buf_release(&b);
+            return NULL;
+        }
+        if (*p == '`') {
+            if (p[1] != '`')
+                break;
+            p++;
+        }
+        buf_addc(&b, *p);
+    }
+    if (p[1] != '\0' || b.len == 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* A PARTITION_DESCRIPTION holding exactly one literal, as MariaDB/MySQL print them: NULL, an
+ * integer, or a '...' string with '' and the backslash escapes \0 \Z \n \r \\ (sql_show.cc's
+ * append_unescaped). 0 with row->value/is_null/quoted set, -1 when it is anything else (several
+ * values, MAXVALUE, _binary 0x.., an unknown escape). */
+static int desc_literal(const char *d, struct my_prow *row)
+{
+    if (!d)
+        return -1;
+    if (strcmp(d, "NULL") == 0) {
+        row->is_null = true;
+        return 0;
+    }
+    if (d[0] != '\'') {
+        const char *p = d + (d[0] == '-');
+        if (!*p)
+            return -1;
+        for (; *p; p++)
+            if (*p < '0' || *p > '9')
+                return -1;
+        row->value = xstrdup(d);
+        return 0;
+    }
+    struct buf b;
+    buf_init(&b, BUF_NO_LIMIT);
+    const char *p = d + 1;
+    for (;; p++) {
+        if (!*p)
+            goto bad;
+        if (*p == '\'') {
+            if (p[1] != '\'')
+                break;
+            p++;
+        } else if (*p == '\\') {
+            p++;
+            char c = *p == 'Z' ? '\032' : *p == 'n' ? '\n' : *p == 'r' ? '\r'
+                   : *p == '\\' ? '\\' : *p == '\'' ? '\'' : 0;
+            if (!c) /* \0 (a NUL byte cannot be in a spec) or unknown */
+                goto bad;
+            buf_addc(&b, c);
+            continue;
+        }
+        buf_addc(&b, *p);
+    }
+    if (p[1] != '\0')
+        goto bad;
+    row->quoted = true;
+    row->value = buf_detach(&b, NULL);
+    return 0;
+bad:
+    buf_release(&b);
+    return -1;
+}
+
+/* Whether column `col` of db.table is an integer (*is_int) or a string compared byte for byte;
+ * false when neither (or unknown). */
+static bool key_col_ok(MYSQL *h, const char *db, const char *table, const char *col,
+                       bool *is_int)
+{
+    static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+    struct buf sql;
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    struct mms_err ignore = {0};
+    bool ok = false;
+    buf_init(&sql, BUF_NO_LIMIT);
+    buf_adds(&sql, "SELECT DATA_TYPE, COLLATION_NAME, COLUMN_TYPE FROM information_schema.COLUMNS");
+    where_table(&sql, h, db, table);
+    buf_adds(&sql, " AND COLUMN_NAME = ");
+    sql_str(&sql, h, col);
+    if (my_query(h, &sql, "reading the partition column", &res, &ignore) == 0 &&
+        (row = mysql_fetch_row(res)) && row[0]) {
+        const char *ct = row[2] ? row[2] : "";
+        for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+            if (strcasecmp(row[0], ints[i]) == 0) {
+                /* an unsigned bigint past INT64_MAX would not be an int64 spec value */
+                ok = !(strcasecmp(row[0], "bigint") == 0 && strstr(ct, "unsigned"));
+                *is_int = true;
+            }
+        if (strcasecmp(row[0], "varchar") == 0 || strcasecmp(row[0], "char") == 0) {
+            const char *coll = row[1] ? row[1] : "";
+            ok = strstr(coll, "_nopad_bin") || strstr(coll, "_0900_bin");
+            *is_int = false;
+        } else if (strcasecmp(row[0], "varbinary") == 0) {
+            ok = true;
+            *is_int = false;
+        }
+    }
+    if (res)
+        mysql_free_result(res);
+    buf_release(&sql);
+    return ok;
+}
+
+/* Whether a LIST table on integer column `col` has a DEFAULT partition: information_schema
+ * shows it as the value 0, so ask the optimizer where a value in no list would go. */
+static bool has_default_part(MYSQL *h, const char *db, const char *table, const char *col,
+                             const struct my_plist *l)
+{
+    int64_t mx = INT64_MIN, mn = INT64_MAX;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->p[i].is_null)
+            continue;
+        int64_t v = parse_i64(l->p[i].value, 0);
+        mx = v > mx ? v : mx;
+        mn = v < mn ? v : mn;
+    }
+    int64_t probe = mx < INT64_MAX ? mx + 1 : mn > INT64_MIN ? mn - 1 : 0;
+    if (probe == 0 && mx == INT64_MAX)
+        return true; /* cannot probe: assume the worst */
+    bool dflt = true;
+    for (int pass = 0; pass < 2 && dflt; pass++) {
+        struct buf sql;
+        MYSQL_RES *res = NULL;
+        buf_init(&sql, BUF_NO_LIMIT);
+        /* MariaDB shows the partitions with EXPLAIN PARTITIONS, MySQL 8 with plain EXPLAIN */
+        buf_adds(&sql, pass == 0 ? "EXPLAIN PARTITIONS SELECT 1 FROM " : "EXPLAIN SELECT 1 FROM ");
+        sql_ident2(&sql, db, table);
+        buf_adds(&sql, " WHERE ");
+        sql_ident(&sql, col);
+        buf_printf(&sql, " <=> %" PRId64, probe);
+        if (mysql_real_query(h, buf_str(&sql), (unsigned long)sql.len) == 0 &&
+            (res = mysql_store_result(h)) != NULL) {
+            MYSQL_FIELD *f = mysql_fetch_fields(res);
+            unsigned nf = mysql_num_fields(res);
+            MYSQL_ROW row = mysql_fetch_row(res);
+            for (unsigned i = 0; row && i < nf; i++)
+                if (strcasecmp(f[i].name, "partitions") == 0)
+                    dflt = row[i] != NULL && row[i][0] != '\0';
+            mysql_free_result(res);
+        }
+        buf_release(&sql);
+    }
+    return dflt;
+}
+
+/* The partitions of db.table (none when unpartitioned), and whether the layout is Hive-like
+ * (l->key set, every row's value set). */
+static int plist_read(MYSQL *h, const char *db, const char *table, struct my_plist *l,
+                      struct mms_err *err)
+{
+    struct buf sql;
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    char *key = NULL;
+    bool hive = true, zero = false;
+    int rc = -1;
+    memset(l, 0, sizeof *l);
+    buf_init(&sql, BUF_NO_LIMIT);
+    buf_adds(&sql, "SELECT IFNULL(SUBPARTITION_NAME, PARTITION_NAME), TABLE_ROWS,"
+                   " IFNULL(DATA_LENGTH, 0) + IFNULL(INDEX_LENGTH, 0),"
+                   " UNIX_TIMESTAMP(CREATE_TIME), UNIX_TIMESTAMP(UPDATE_TIME),"
+                   " PARTITION_METHOD, SUBPARTITION_METHOD, PARTITION_EXPRESSION,"
+                   " PARTITION_DESCRIPTION FROM information_schema.PARTITIONS");
+    where_table(&sql, h, db, table);
+    buf_adds(&sql, " AND PARTITION_NAME IS NOT NULL"
+                   " ORDER BY PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION");
+    if (my_query(h, &sql, "listing partitions", &res, err) < 0) {
+        my_fail(err, h, "listing partitions of table `%s`.`%s`", db, table);
+        goto out;
+    }
+    size_t n = (size_t)mysql_num_rows(res);
+    l->p = n ? xcalloc(n, sizeof *l->p) : NULL;
+    while ((row = mysql_fetch_row(res))) {
+        struct my_prow *p = &l->p[l->n++];
+        p->name = xstrdup(row[0] ? row[0] : "");
+        p->rows = parse_i64(row[1], -1);
+        p->size = parse_i64(row[2], -1);
+        p->created = parse_i64(row[3], 0);
+        p->updated = parse_i64(row[4], 0);
+        const char *method = row[5] ? row[5] : "";
+        if (!hive)
+            continue;
+        char *k = expr_ident(row[7]);
+        hive = (strcmp(method, "LIST") == 0 || strcmp(method, "LIST COLUMNS") == 0) && !row[6] &&
+               k && (!key || strcmp(k, key) == 0) && desc_literal(row[8], p) == 0;
+        if (hive && !key)
+            key = xstrdup(k);
+        zero = zero || (hive && strcmp(method, "LIST") == 0 && !p->quoted && p->value &&
+                        strcmp(p->value, "0") == 0);
+        free(k);
+    }
+    bool is_int = false;
+    hive = hive && l->n > 0 && key_col_ok(h, db, table, key, &is_int);
+    for (size_t i = 0; hive && i < l->n; i++) {
+        const struct my_prow *p = &l->p[i];
+        if (p->is_null)
+            continue;
+        if (is_int) { /* an integer literal of int64 range */
+            char *e = NULL;
+            errno = 0;
+            (void)strtoll(p->value, &e, 10);
+            hive = !p->quoted && !errno && !*e;
+        } else { /* '' and Hive's NULL name would both be the NULL partition in Hive */
+            hive = p->quoted && p->value[0] && strcmp(p->value, HIVE_NULL) != 0;
+        }
+    }
+    if (hive && zero && has_default_part(h, db, table, key, l))
+        hive = false;
+    if (hive) {
+        l->key = key;
+        key = NULL;
+    }
+    rc = 0;
+out:
+    free(key);
+    if (res)
+        mysql_free_result(res);
+    buf_release(&sql);
+    if (rc < 0)
+        plist_release(l);
+    return rc;
+}
+
+/* The spec of partition row p: "key=v" (Hive-like) or "partition=<name>". */
+static void prow_spec(struct buf *out, const struct my_plist *l, const struct my_prow *p)
+{
+    buf_clear(out);
+    if (l->key) {
+        hive_escape(out, l->key);
+        buf_addc(out, '=');
+        if (p->is_null)
+            buf_adds(out, HIVE_NULL);
+        else
+            hive_escape(out, p->value);
+    } else {
+        buf_adds(out, MY_PART_KEY);
+        hive_escape(out, p->name);
+    }
+}
+
+/* Completes a source schema read by my_schema_read: the partition key (Hive-like layout) in
+ * s->pcols, *partitioned for the other layout; with the zeroDateToNull cast, date and time
+ * columns nullable (a zero date reads as NULL). */
+static int my_schema_source(struct my_conn *c, const char *db, const char *table,
+                            struct conn_schema *s, bool *partitioned, struct mms_err *err)
+{
+    struct my_plist l;
+    if (partitioned)
+        *partitioned = false;
+    if (c->base.casts & CONN_CAST_ZERO_DATE_NULL)
+        for (size_t i = 0; i < s->ncols; i++) {
+            enum mms_type_id id = s->cols[i].type.id;
+            if (id == MT_DATE || id == MT_DATETIME || id == MT_TIMESTAMP)
+                s->cols[i].nullable = true;
+        }
+    if (plist_read(c->h, db, table, &l, err) < 0)
+        return -1;
+    if (l.key) {
+        for (size_t i = 0; i < s->ncols; i++)
+            if (strcasecmp(s->cols[i].name, l.key) == 0) {
+                struct conn_schema one = {.cols = &s->cols[i], .ncols = 1}, cp = {0};
+                conn_schema_copy(&cp, &one);
+                s->pcols = cp.cols;
+                s->npcols = 1;
+                free(cp.source_type);
+                break;
+            }
+    } else if (partitioned) {
+        *partitioned = l.n > 0;
+    }
+    plist_release(&l);
+    return 0;
+}
+
+/* Partitions in the order of information_schema.PARTITIONS, named as plist_read decided. */
 static int my_list_partitions(struct conn *conn, const char *db, const char *table,
                               int (*cb)(void *ctx, const struct conn_partition_info *p), void *ctx,
                               struct mms_err *err)
 {
     struct my_conn *c = MY(conn);
-    struct buf sql;
-    MYSQL_RES *res = NULL;
-    MYSQL_ROW row;
+    struct my_plist l = {0};
+    struct buf spec;
     int rc = -1;
-    buf_init(&sql, BUF_NO_LIMIT);
-    if (my_check_db(c, db, err) < 0)
+    buf_init(&spec, BUF_NO_LIMIT);
+    if (my_check_db(c, db, err) < 0 || plist_read(c->h, db, table, &l, err) < 0)
         goto out;
-    buf_adds(&sql, "SELECT IFNULL(SUBPARTITION_NAME, PARTITION_NAME), TABLE_ROWS,"
-                   " IFNULL(DATA_LENGTH, 0) + IFNULL(INDEX_LENGTH, 0),"
-                   " UNIX_TIMESTAMP(CREATE_TIME), UNIX_TIMESTAMP(UPDATE_TIME)"
-                   " FROM information_schema.PARTITIONS");
-    where_table(&sql, c->h, db, table);
-    buf_adds(&sql, " AND PARTITION_NAME IS NOT NULL"
-                   " ORDER BY PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION");
-    if (my_query(c->h, &sql, "listing partitions", &res, err) < 0) {
-        my_fail(err, c->h, "listing partitions of table `%s`.`%s`", db, table);
-        goto out;
-    }
     rc = 0;
-    while (rc == 0 && (row = mysql_fetch_row(res))) {
-        int64_t created = parse_i64(row[3], 0), updated = parse_i64(row[4], 0);
-        buf_clear(&sql);
-        part_spec(&sql, row[0] ? row[0] : "");
-        struct conn_partition_info p = {
-            .value = sql.p,
-            .num_rows = parse_i64(row[1], -1),
-            .size = parse_i64(row[2], -1),
-            .last_ddl_time = created,
-            .last_modified = updated > created ? updated : created,
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        const struct my_prow *p = &l.p[i];
+        prow_spec(&spec, &l, p);
+        struct conn_partition_info info = {
+            .value = spec.p,
+            .num_rows = p->rows,
+            .size = p->size,
+            .last_ddl_time = p->created,
+            .last_modified = p->updated > p->created ? p->updated : p->created,
         };
-        rc = cb(ctx, &p);
+        rc = cb(ctx, &info);
     }
 out:
-    if (res)
-        mysql_free_result(res);
-    buf_release(&sql);
+    plist_release(&l);
+    buf_release(&spec);
     return rc;
 }
 
@@ -1118,9 +1441,12 @@ static int my_table_schema(struct conn *conn, const char *db, const char *table,
         return mms_err_set(err, 404, E_NOTFOUND, "table `%s`.`%s` not found on %s", db, table,
                            c->where);
     }
+    if (!c->dest && my_schema_source(c, db, table, out, NULL, err) < 0) {
+        conn_schema_release(out);
+        return -1;
+    }
     return 0;
 }
-
 /* ---- reading ---------------------------------------------------------------------------- */
 
 static void reader_free(struct my_reader *r)
@@ -1348,14 +1674,45 @@ out:
     return rc;
 }
 
+/* A source partition spec of a Hive-like table ("key=v" with key its partition column):
+ * 1 with keys parsed and resolved against schema (integer keys compare as integers), 0 when
+ * partition names a partition ("partition=<name>"), -1 with err. */
+static int src_part_keys(const char *table, const char *partition,
+                         const struct conn_schema *schema, struct part_spec *keys,
+                         struct mms_err *err)
+{
+    struct part_spec p = {0};
+    if (!partition || !schema || schema->npcols != 1 || part_spec_parse(partition, &p) < 0)
+        return 0;
+    bool mine = p.n == 1 && strcasecmp(p.keys[0], schema->pcols[0].name) == 0;
+    part_spec_release(&p);
+    if (!mine)
+        return 0;
+    if (mypart_parse(table, partition, keys, err) < 0 ||
+        mypart_resolve(table, partition, keys, schema, err) < 0) {
+        part_spec_release(keys);
+        return -1;
+    }
+    return 1;
+}
+
 static int my_read_open(struct conn *conn, const char *db, const char *table,
                         const char *partition, const struct conn_schema *schema,
                         struct conn_reader **out, struct mms_err *err)
 {
     struct my_conn *c = MY(conn);
+    struct part_spec keys = {0};
+    int k = 0, rc;
     if (!c->dest && my_check_db(c, db, err) < 0)
         return -1;
-    return reader_open(&c->p, db, table, partition, NULL, schema, out, err);
+    if (!c->dest && (k = src_part_keys(table, partition, schema, &keys, err)) < 0)
+        return -1;
+    rc = k ? reader_open(&c->p, db, table, NULL, &keys, schema, out, err)
+           : reader_open(&c->p, db, table, partition, NULL, schema, out, err);
+    if (rc == 0)
+        ((struct my_reader *)*out)->zero_null = (c->base.casts & CONN_CAST_ZERO_DATE_NULL) != 0;
+    part_spec_release(&keys);
+    return rc;
 }
 
 /* Canonical time text: the fraction loses its trailing zeros (and the point when nothing is
@@ -1443,17 +1800,23 @@ static int my_read_next(struct conn_reader *reader, struct rowbatch *b, struct m
             }
             case CV_DATE:
                 /* MySQL "zero" dates (0000-00-00, 2024-00-10) are no date at all */
-                if (n >= 10 && (memcmp(v + 5, "00", 2) == 0 || memcmp(v + 8, "00", 2) == 0))
+                if (n >= 10 && (memcmp(v + 5, "00", 2) == 0 || memcmp(v + 8, "00", 2) == 0)) {
+                    if (r->zero_null)
+                        break; /* stays NULL */
                     return value_error(r, i, v, n,
                                        "is a MySQL zero date, which has no canonical form",
                                        err);
+                }
                 rowbatch_set_bytes(b, &vals[i], VAL_TEXT, v, n);
                 break;
             case CV_DATETIME:
-                if (n >= 10 && (memcmp(v + 5, "00", 2) == 0 || memcmp(v + 8, "00", 2) == 0))
+                if (n >= 10 && (memcmp(v + 5, "00", 2) == 0 || memcmp(v + 8, "00", 2) == 0)) {
+                    if (r->zero_null)
+                        break;
                     return value_error(r, i, v, n,
                                        "is a MySQL zero date, which has no canonical form",
                                        err);
+                }
                 rowbatch_set_bytes(b, &vals[i], VAL_TEXT, v, frac_trim(v, n));
                 break;
             case CV_TIME:
@@ -2062,9 +2425,21 @@ static int my_count_source(struct conn *conn, const char *db, const char *table,
                            struct mms_err *err)
 {
     struct my_conn *c = MY(conn);
+    struct conn_schema s = {0};
+    struct part_spec keys = {0};
+    int k = 0, rc = -1;
     if (my_check_db(c, db, err) < 0)
         return -1;
-    return my_count(c->h, db, table, partition, NULL, out, sql_out, err);
+    /* A Hive-like table's partition is its rows with the key value, as read_open reads them */
+    if (partition && (my_table_schema(conn, db, table, &s, err) < 0 ||
+                      (k = src_part_keys(table, partition, &s, &keys, err)) < 0))
+        goto out;
+    rc = k ? my_count(c->h, db, table, NULL, &keys, out, sql_out, err)
+           : my_count(c->h, db, table, partition, NULL, out, sql_out, err);
+out:
+    part_spec_release(&keys);
+    conn_schema_release(&s);
+    return rc;
 }
 
 static int my_count_dest(struct conn *conn, const struct conn_target *t, const char *partition,

@@ -41,6 +41,7 @@ struct jc_table {
     char *name;
     char status[16];
     bool updated, partitioned;
+    bool whole;               /* partitioned without partition key columns (split_table) */
     int64_t size, num_rows;
     char *schema;             /* tbl.schema JSON text, NULL when none */
     struct split_part *parts; /* candidates, in value order */
@@ -206,6 +207,13 @@ static void table_from_row(struct jc_table *t, struct db_stmt *st)
     t->num_rows = db_col_i64(st, 7);
     const char *s = db_col_text(st, 8);
     t->schema = s ? xstrdup(s) : NULL;
+    /* Partitions but no key columns (MySQL RANGE/HASH...): the schema's "partitions" empty. */
+    if (t->partitioned && s) {
+        json_t *sj = json_loads(s, 0, NULL);
+        json_t *pk = json_object_get(sj, "partitions");
+        t->whole = sj && (!pk || (json_is_array(pk) && json_array_size(pk) == 0));
+        json_decref(sj);
+    }
 }
 
 /* The db by name (Database and Tables jobs). */
@@ -541,7 +549,13 @@ static int apply_filter(struct jc *c, struct jc_table *t, const char *expr)
         fail(c, "partitionFilters[%s]: %s", t->name, e.msg);
         goto out;
     }
-    if (t->schema) {
+    if (t->whole) {
+        /* Its partitions are "partition=<name>": the filter names them by that pseudo key
+         * (and selects whether the table moves, whole). */
+        static struct conn_column pseudo = {.name = (char *)"partition", .type = {.id = MT_TEXT}};
+        schema.pcols = &pseudo;
+        schema.npcols = 1;
+    } else if (t->schema) {
         json_error_t je;
         sj = json_loads(t->schema, 0, &je);
         if (!sj || conn_schema_from_json(sj, &schema, &e) < 0) {
@@ -574,6 +588,8 @@ static int apply_filter(struct jc *c, struct jc_table *t, const char *expr)
     ret = JC_OK;
 out:
     pfilter_free(f);
+    if (t->whole)
+        memset(&schema, 0, sizeof schema); /* the pseudo key is static */
     conn_schema_release(&schema);
     json_decref(sj);
     return ret;
@@ -1020,6 +1036,7 @@ static int build(struct jc *c, json_t *params)
             .id = t->id,
             .name = t->name,
             .partitioned = t->partitioned,
+            .whole = t->whole,
             .status = t->status,
             .updated = t->updated,
             .size = t->size,

@@ -138,7 +138,8 @@ static int on_table(void *ctx, const struct conn_table_info *t)
         .ddl = t->last_ddl_time,
         .mod = t->last_modified,
         .changes = t->change_count,
-        .partitioned = t->schema.npcols > 0,
+        /* MySQL RANGE/HASH tables list partitions without key columns (moved whole) */
+        .partitioned = t->schema.npcols > 0 || t->partitioned,
     };
     return beat(r);
 }

@@ -1,6 +1,7 @@
 /* Splitting a job into tasks: the request, the selection, the grouping and the interleaving.
  * See split.h for the rules; nothing here touches the store. */
 #include "engine/split.h"
+#include "engine/cast.h"
 #include "engine/retry.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -220,7 +221,8 @@ int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
         /* The engine's knobs (retries, rate limits) are checked here so that a bad value is a
          * 400 now, not a task failure later. */
         struct retry_policy rp;
-        if (retry_policy_from_others(&rp, v, err) < 0)
+        unsigned casts;
+        if (retry_policy_from_others(&rp, v, err) < 0 || cast_parse(v, &casts, err) < 0)
             return -1;
         static const char *const rates[] = {"rowsPerSecond", "bytesPerSecond"};
         for (size_t i = 0; i < 2; i++) {
@@ -230,6 +232,12 @@ int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
                                    "others.%s must be a non-negative integer (0 = no limit)",
                                    rates[i]);
         }
+        json_t *cs = json_object_get(v, "copyStreams");
+        if (cs && (!json_is_integer(cs) || json_integer_value(cs) < 1 ||
+                   json_integer_value(cs) > 16))
+            return mms_err_set(err, 400, "InvalidParameter.Others",
+                               "others.copyStreams must be an integer from 1 to 16 (parallel"
+                               " streams for one large table)");
     }
 
     /* The scope: exactly one of partitions, tables, (database with optional lists). */
@@ -353,7 +361,7 @@ void split_plan_build(const struct split_table *tables, size_t ntables,
      * size, so tasks can point into it as they are built. */
     size_t pool_cap = 0;
     for (size_t i = 0; i < ntables; i++)
-        if (tables[i].partitioned && !o->schema_only)
+        if (tables[i].partitioned && !tables[i].whole && !o->schema_only)
             pool_cap += tables[i].nparts;
     out->pool = xcalloc(pool_cap ? pool_cap : 1, sizeof *out->pool);
     size_t pool_n = 0;
@@ -371,6 +379,25 @@ void split_plan_build(const struct split_table *tables, size_t ntables,
                 t.bytes = nonneg(tb->size);
                 t.rows = nonneg(tb->num_rows);
                 tlist_add(&lists[i], t);
+            }
+        } else if (tb->whole) {
+            /* Never a part of the table: a whole-table replace of some partitions' rows
+             * would drop the others. */
+            bool kept = tb->nparts > 0 && o->increment && tb->updated;
+            for (size_t k = 0; k < tb->nparts && !kept; k++)
+                kept = split_keep(tb->parts[k].status, tb->parts[k].updated, o->increment);
+            if (kept) {
+                t.bytes = nonneg(tb->size);
+                t.rows = nonneg(tb->num_rows);
+                tlist_add(&lists[i], t);
+            } else {
+                /* as a partitioned table with no partition left */
+                bool skip = strcmp(tb->status, "DONE") == 0 ||
+                            (o->increment && strcmp(tb->status, "DOING") == 0);
+                if (!skip) {
+                    t.schema_only = true;
+                    tlist_add(&lists[i], t);
+                }
             }
         } else {
             /* Groups of consecutive kept partitions, in the given order. */

@@ -14,7 +14,9 @@
  *    remaining partitions are grouped in order into tasks of at most max_parts partitions and
  *    max_bytes bytes; a partition larger than max_bytes is alone in its task. A partitioned
  *    table with no partition left gets one schema-only task, unless the table is DONE (or, with
- *    increment, DOING: the running job creates it). A job-level schemaOnly gives every table
+ *    increment, DOING: the running job creates it). A `whole` partitioned table (see
+ *    split_table) is one whole-table task when any of its candidate partitions is kept, else
+ *    as a partitioned table with no partition left. A job-level schemaOnly gives every table
  *    one schema-only task.
  * 4. Tasks are interleaved round-robin across tables (first task of each table in table order,
  *    then the second of each, ...), so one table's tasks do not run back to back. */
@@ -93,6 +95,11 @@ struct split_table {
     int64_t id;
     const char *name;    /* borrowed */
     bool partitioned;
+    /* Partitioned, but no partition names a set of rows a destination could replace (MySQL
+     * RANGE/HASH/KEY partitions: the stored schema has no partition key columns). Moved
+     * whole, as one task with nparts 0, when any candidate partition is kept (split_keep), or,
+     * with increment, when the table itself is flagged updated and has candidates. */
+    bool whole;
     const char *status;  /* INIT|DOING|DONE|FAILED|PART_DONE */
     bool updated;
     int64_t size, num_rows;
@@ -112,7 +119,7 @@ struct split_opts {
 struct split_task {
     size_t table;        /* index into the tables given to split_plan_build */
     const size_t *parts; /* indices into that table's parts (into the plan's pool) */
-    size_t nparts;       /* 0: the whole table (unpartitioned) or a schema-only task */
+    size_t nparts;       /* 0: the whole table (unpartitioned or whole) or a schema-only task */
     bool schema_only;
     int64_t bytes, rows; /* estimated from the catalog */
 };

@@ -288,6 +288,19 @@ static int mark(struct db *db, int64_t task_id, int64_t table_id, const int64_t 
         "UPDATE tbl SET updated = 0 WHERE id = $1 AND status = 'DONE'"
         " AND change_gen = (SELECT table_gen FROM task WHERE id = $2) AND NOT EXISTS"
         " (SELECT 1 FROM part WHERE table_id = $1 AND deleted = 0 AND updated = 1)";
+    /* A data task of a partitioned table without a partition list moved the table whole (MySQL
+     * RANGE/HASH tables, docs/engine.md): its status is every live partition's. Their flags
+     * are cleared only if the table's change_gen, which every partition flag also bumps
+     * (store_scan.c), is still the snapshot; else the table is flagged, so the next increment
+     * job moves it whole again. */
+    static const char whole_parts_sql[] =
+        "UPDATE part SET status = $1, updated = CASE WHEN $1 = 'DONE' AND"
+        " (SELECT table_gen FROM task WHERE id = $2) = (SELECT change_gen FROM tbl WHERE id = $3)"
+        " THEN 0 ELSE updated END WHERE table_id = $3 AND deleted = 0";
+    static const char whole_flag_sql[] =
+        "UPDATE tbl SET updated = 1 WHERE $1 = 'DONE' AND id = $2 AND change_gen IS NOT"
+        " (SELECT table_gen FROM task WHERE id = $3)";
+    static const char whole_task_sql[] = "SELECT schema_only FROM task WHERE id = $1";
     static const char db_clear_sql[] =
         "UPDATE db SET updated = 0 WHERE id = $1 AND status = 'DONE' AND NOT EXISTS"
         " (SELECT 1 FROM tbl WHERE db_id = $1 AND deleted = 0 AND updated = 1)";
@@ -314,6 +327,15 @@ static int mark(struct db *db, int64_t task_id, int64_t table_id, const int64_t 
         rc = task_id ? run(db, tbl_task_sql, ARGS(AS(status), AI(task_id), AI(table_id)), err)
                      : run(db, tbl_sql, ARGS(AS(status), AI(table_id)), err);
         if (rc < 0)
+            return -1;
+    }
+    if (nparts == 0 && task_id && partitioned) {
+        int64_t schema_only = 1;
+        if (query_i64(db, whole_task_sql, ARGS(AI(task_id)), &schema_only, err) < 0)
+            return -1;
+        if (!schema_only &&
+            (run(db, whole_parts_sql, ARGS(AS(status), AI(task_id), AI(table_id)), err) < 0 ||
+             run(db, whole_flag_sql, ARGS(AS(status), AI(table_id), AI(task_id)), err) < 0))
             return -1;
     }
     if (store_catalog_rollup(db, table_id, err) < 0)

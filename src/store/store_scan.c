@@ -460,20 +460,25 @@ int store_scan_upsert_part(struct db *db, int64_t source_id, int64_t db_id, int6
     db_done(st);
     if (rc < 0)
         return -1;
+    /* A new or flagged partition also bumps its table's change_gen: a task that moved the
+     * table whole (store_catalog.c, whole_parts_sql) then knows one of its partitions changed. */
+    static const char bump_sql[] = "UPDATE tbl SET change_gen = change_gen + 1 WHERE id = $1";
     if (rc == DB_DONE) {
         *change = SCAN_NEW;
-        return query_i64(db, insert_sql,
-                         ARGS(AI(source_id), AI(db_id), AI(table_id), AS(p->value), AT(ddl),
-                              AT(mod), AI(size), AI(rows), AI(now), AI(cc)),
-                         id, err) == 0
-                   ? 0
-                   : -1;
+        if (query_i64(db, insert_sql,
+                      ARGS(AI(source_id), AI(db_id), AI(table_id), AS(p->value), AT(ddl), AT(mod),
+                           AI(size), AI(rows), AI(now), AI(cc)),
+                      id, err) != 0)
+            return -1;
+        return run(db, bump_sql, ARGS(AI(table_id)), NULL, err);
     }
     *change = differs ? SCAN_CHANGED : SCAN_SAME;
     if (!differs)
         return 0;
-    return run(db, update_sql, ARGS(AT(ddl), AT(mod), AI(size), AI(rows), AI(now), AI(cc), AI(*id)),
-               NULL, err);
+    if (run(db, update_sql, ARGS(AT(ddl), AT(mod), AI(size), AI(rows), AI(now), AI(cc), AI(*id)),
+            NULL, err) < 0)
+        return -1;
+    return run(db, bump_sql, ARGS(AI(table_id)), NULL, err);
 }
 
 /* ---- Sweeps ------------------------------------------------------------------------------ */

@@ -66,3 +66,19 @@ def test_good_casts_are_kept(mms, workdir, make_sqlite):
         assert j["config"]["others"] == others, j
         done = mms.wait_job(sid, job_id, timeout=60)
         assert done["status"] == "DONE", done
+
+
+def test_bad_copy_streams_are_400(mms, workdir, make_sqlite):
+    """others.copyStreams (docs/engine.md, "Parallel copy of one large table"): 1 to 16."""
+    sid = make_source(mms, workdir, make_sqlite)
+    before = jobs_total(mms, sid)
+    for bad in (0, 17, -1, "2", 1.5, True, None):
+        body = {"name": "c", "srcDbName": "main", "others": {"copyStreams": bad}}
+        status, b, _ = mms.call("POST", "%s/datasources/%d/jobs" % (API, sid), body=body)
+        assert status == 400, (bad, status, b)
+        assert b["code"] == "InvalidParameter.Others", (bad, b)
+        assert "others.copyStreams must be an integer from 1 to 16" in b["message"], (bad, b)
+    assert jobs_total(mms, sid) == before
+    body = {"name": "ok", "srcDbName": "main", "others": {"copyStreams": 16}}
+    status, b, _ = mms.call("POST", "%s/datasources/%d/jobs" % (API, sid), body=body)
+    assert status == 200, b

@@ -781,6 +781,229 @@ static void test_atomic_replace(void **state)
     ops->close(d);
 }
 
+/* ---- source partitions: Hive-like LIST tables and the others ----------------------------- */
+
+static int collect_table_parts(void *ctx, const struct conn_table_info *t)
+{
+    char *acc = ctx;
+    char line[512];
+    snprintf(line, sizeof line, "%s pk=%s partitioned=%d\n", t->name,
+             t->schema.npcols ? t->schema.pcols[0].name : "-", (int)t->partitioned);
+    strcat(acc, line);
+    return 0;
+}
+
+/* Rows of db.table partition spec through read_open, as "id" values joined by ','. */
+static void read_ids(struct conn *c, const char *db, const char *table, const char *spec,
+                     const struct conn_schema *s, char *out, size_t cap)
+{
+    struct conn_reader *r = NULL;
+    struct mms_err err = {0};
+    struct rowbatch b;
+    out[0] = '\0';
+    rowbatch_init(&b, s->ncols, 100, 1 << 20);
+    if (ops->read_open(c, db, table, spec, s, &r, &err) != 0)
+        fprintf(stderr, "read_open %s: %s\n", spec, err.msg);
+    assert_non_null(r);
+    for (;;) {
+        assert_int_equal(ops->read_next(r, &b, &err), 0);
+        if (b.nrows == 0)
+            break;
+        for (size_t i = 0; i < b.nrows; i++) {
+            size_t n = strlen(out);
+            snprintf(out + n, cap - n, "%s%lld", n ? "," : "",
+                     (long long)b.vals[i * b.ncols].v.i);
+        }
+    }
+    ops->read_close(r);
+    rowbatch_release(&b);
+}
+
+static void test_source_partitions(void **state)
+{
+    (void)state;
+    MYSQL *h = db_open();
+    db_exec(h, "CREATE DATABASE `parts`");
+    /* Hive-like: one value per partition, nasty values, a NULL partition */
+    db_exec(h, "CREATE TABLE `parts`.`lc` (id INT, `k ey` VARCHAR(40) COLLATE utf8mb4_nopad_bin)"
+               " PARTITION BY LIST COLUMNS(`k ey`) (PARTITION p1 VALUES IN ('a b'),"
+               " PARTITION p2 VALUES IN ('x/y=z'), PARTITION p3 VALUES IN ('it''s\\\\ %'),"
+               " PARTITION p4 VALUES IN ('\xc3\xbc\xe2\x82\xac'), PARTITION p5 VALUES IN (NULL),"
+               " PARTITION p6 VALUES IN ('A B'))");
+    db_exec(h, "INSERT INTO `parts`.`lc` VALUES (1,'a b'),(2,'x/y=z'),(3,'it''s\\\\ %'),"
+               "(4,'\xc3\xbc\xe2\x82\xac'),(5,NULL),(6,NULL),(7,'A B'),(8,'a b')");
+    db_exec(h, "CREATE TABLE `parts`.`li` (id INT, k BIGINT NOT NULL)"
+               " PARTITION BY LIST(k) (PARTITION a VALUES IN (-5), PARTITION b VALUES IN (7))");
+    db_exec(h, "INSERT INTO `parts`.`li` VALUES (1,-5),(2,7),(3,7)");
+    /* not Hive-like: several values, a case-insensitive collation, a DEFAULT partition,
+     * an expression, RANGE, HASH, subpartitions; and an unpartitioned table */
+    db_exec(h, "CREATE TABLE `parts`.`multi` (id INT, k INT)"
+               " PARTITION BY LIST(k) (PARTITION a VALUES IN (1,2), PARTITION b VALUES IN (3))");
+    db_exec(h, "CREATE TABLE `parts`.`ci` (id INT, k VARCHAR(9) COLLATE utf8mb4_general_ci)"
+               " PARTITION BY LIST COLUMNS(k) (PARTITION a VALUES IN ('a'))");
+    db_exec(h, "CREATE TABLE `parts`.`dflt` (id INT, k INT)"
+               " PARTITION BY LIST(k) (PARTITION a VALUES IN (1), PARTITION d DEFAULT)");
+    db_exec(h, "CREATE TABLE `parts`.`expr` (id INT, d DATE)"
+               " PARTITION BY LIST(YEAR(d)) (PARTITION a VALUES IN (2020))");
+    db_exec(h, "CREATE TABLE `parts`.`rng` (id INT, k INT) PARTITION BY RANGE(k)"
+               " (PARTITION a VALUES LESS THAN (10), PARTITION `b/2` VALUES LESS THAN MAXVALUE)");
+    db_exec(h, "INSERT INTO `parts`.`rng` VALUES (1,1),(2,20),(3,30)");
+    db_exec(h, "CREATE TABLE `parts`.`hsh` (id INT, k INT) PARTITION BY HASH(k) PARTITIONS 3");
+    db_exec(h, "CREATE TABLE `parts`.`sub` (id INT, k INT) PARTITION BY RANGE(k)"
+               " SUBPARTITION BY HASH(id) SUBPARTITIONS 2 (PARTITION a VALUES LESS THAN (10),"
+               " PARTITION b VALUES LESS THAN MAXVALUE)");
+    db_exec(h, "CREATE TABLE `parts`.`plain` (id INT)");
+
+    struct conn *c = open_src();
+    struct mms_err err = {0};
+    char acc[4096] = "";
+    assert_int_equal(ops->list_tables(c, "parts", collect_table_parts, acc, &err), 0);
+    assert_string_equal(acc, "ci pk=- partitioned=1\n"
+                             "dflt pk=- partitioned=1\n"
+                             "expr pk=- partitioned=1\n"
+                             "hsh pk=- partitioned=1\n"
+                             "lc pk=k ey partitioned=0\n"
+                             "li pk=k partitioned=0\n"
+                             "multi pk=- partitioned=1\n"
+                             "plain pk=- partitioned=0\n"
+                             "rng pk=- partitioned=1\n"
+                             "sub pk=- partitioned=1\n");
+
+    acc[0] = '\0';
+    assert_int_equal(ops->list_partitions(c, "parts", "lc", collect_part, acc, &err), 0);
+    assert_string_equal(acc, "k ey=a b:2\n"
+                             "k ey=x%2Fy%3Dz:1\n"
+                             "k ey=it%27s%5C %25:1\n"
+                             "k ey=\xc3\xbc\xe2\x82\xac:1\n"
+                             "k ey=__HIVE_DEFAULT_PARTITION__:2\n"
+                             "k ey=A B:1\n");
+    acc[0] = '\0';
+    assert_int_equal(ops->list_partitions(c, "parts", "rng", collect_part, acc, &err), 0);
+    assert_string_equal(acc, "partition=a:1\npartition=b%2F2:2\n");
+    acc[0] = '\0';
+    assert_int_equal(ops->list_partitions(c, "parts", "sub", collect_part, acc, &err), 0);
+    assert_string_equal(acc, "partition=asp0:0\npartition=asp1:0\npartition=bsp0:0\n"
+                             "partition=bsp1:0\n");
+
+    /* the schema: the key stays a data column and is the partition key */
+    struct conn_schema s = {0};
+    assert_int_equal(ops->table_schema(c, "parts", "lc", &s, &err), 0);
+    assert_int_equal(s.ncols, 2);
+    assert_int_equal(s.npcols, 1);
+    assert_string_equal(s.pcols[0].name, "k ey");
+    assert_int_equal(s.pcols[0].type.id, MT_VARCHAR);
+
+    /* reading one partition: exactly its rows (the NULL one, a quote and backslash, case) */
+    char ids[256];
+    read_ids(c, "parts", "lc", "k ey=a b", &s, ids, sizeof ids);
+    assert_string_equal(ids, "1,8");
+    read_ids(c, "parts", "lc", "k ey=A B", &s, ids, sizeof ids);
+    assert_string_equal(ids, "7");
+    read_ids(c, "parts", "lc", "k ey=__HIVE_DEFAULT_PARTITION__", &s, ids, sizeof ids);
+    assert_string_equal(ids, "5,6");
+    read_ids(c, "parts", "lc", "k ey=it%27s%5C %25", &s, ids, sizeof ids);
+    assert_string_equal(ids, "3");
+    read_ids(c, "parts", "lc", "k%20ey=x%2Fy%3Dz", &s, ids, sizeof ids);
+    assert_string_equal(ids, "2");
+    /* a value of no partition reads nothing (and injects nothing) */
+    read_ids(c, "parts", "lc", "k ey=' OR 1=1 -- ", &s, ids, sizeof ids);
+    assert_string_equal(ids, "");
+    int64_t n = 0;
+    char *sql = NULL;
+    assert_int_equal(ops->count_source(c, "parts", "lc", "k ey=__HIVE_DEFAULT_PARTITION__", &n,
+                                       &sql, &err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(sql, "SELECT COUNT(*) FROM `parts`.`lc` WHERE `k ey` <=> @mms_pk0");
+    free(sql);
+    conn_schema_release(&s);
+
+    /* an integer key compares as an integer */
+    assert_int_equal(ops->table_schema(c, "parts", "li", &s, &err), 0);
+    assert_int_equal(s.npcols, 1);
+    read_ids(c, "parts", "li", "k=7", &s, ids, sizeof ids);
+    assert_string_equal(ids, "2,3");
+    assert_int_equal(ops->count_source(c, "parts", "li", "k=-5", &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ops->count_source(c, "parts", "li", "k=x", &n, NULL, &err), -1);
+    assert_string_equal(err.code, "ConnectorError.Value");
+    conn_schema_release(&s);
+
+    /* RANGE: no key; partitions by name */
+    assert_int_equal(ops->table_schema(c, "parts", "rng", &s, &err), 0);
+    assert_int_equal(s.npcols, 0);
+    read_ids(c, "parts", "rng", "partition=b%2F2", &s, ids, sizeof ids);
+    assert_string_equal(ids, "2,3");
+    assert_int_equal(ops->count_source(c, "parts", "rng", "partition=a", &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    conn_schema_release(&s);
+    ops->close(c);
+    mysql_close(h);
+}
+
+/* zeroDateToNull: zero dates read as NULL, and the date columns are reported nullable. */
+static void test_zero_date_cast(void **state)
+{
+    (void)state;
+    MYSQL *h = db_open();
+    db_exec(h, "SET SESSION sql_mode = ''");
+    db_exec(h, "CREATE TABLE " SRC_DB_Q ".`zero nn` (id INT NOT NULL, d DATE NOT NULL,"
+               " dt DATETIME(3) NOT NULL, ts TIMESTAMP NULL, t TIME NOT NULL)");
+    db_exec(h, "INSERT INTO " SRC_DB_Q ".`zero nn` VALUES"
+               " (1, '2020-01-02', '2020-01-02 03:04:05.5', '2020-01-02 03:04:05', '01:02:03'),"
+               " (2, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '00:00:00'),"
+               " (3, '2024-00-10', '2024-05-00 01:00:00', NULL, '00:00:01')");
+    struct conn *c = open_src();
+    struct mms_err err = {0};
+    struct conn_schema s = {0};
+    struct conn_reader *r = NULL;
+    struct rowbatch b;
+
+    /* without the cast: NOT NULL as declared, and the zero date fails naming it */
+    assert_int_equal(ops->table_schema(c, SRC_DB, "zero nn", &s, &err), 0);
+    assert_false(s.cols[1].nullable);
+    assert_false(s.cols[2].nullable);
+    rowbatch_init(&b, s.ncols, 100, 1 << 20);
+    assert_int_equal(ops->read_open(c, SRC_DB, "zero nn", NULL, &s, &r, &err), 0);
+    assert_int_equal(ops->read_next(r, &b, &err), -1);
+    assert_non_null(strstr(err.msg, "value '0000-00-00' is a MySQL zero date"));
+    ops->read_close(r);
+    conn_schema_release(&s);
+
+    /* with it */
+    ((struct conn_base *)c)->casts = CONN_CAST_ZERO_DATE_NULL;
+    assert_int_equal(ops->table_schema(c, SRC_DB, "zero nn", &s, &err), 0);
+    assert_false(s.cols[0].nullable); /* INT NOT NULL stays */
+    assert_true(s.cols[1].nullable);
+    assert_true(s.cols[2].nullable);
+    assert_true(s.cols[3].nullable);
+    assert_false(s.cols[4].nullable); /* TIME has no zero date */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(ops->read_open(c, SRC_DB, "zero nn", NULL, &s, &r, &err), 0);
+    assert_int_equal(ops->read_next(r, &b, &err), 0);
+    assert_int_equal(b.nrows, 3);
+    const struct val *v = b.vals;
+    assert_int_equal(v[1].kind, VAL_TEXT); /* row 1 intact */
+    assert_int_equal(v[2].kind, VAL_TEXT);
+    assert_int_equal(v[3].kind, VAL_TEXT);
+    v = b.vals + b.ncols;
+    assert_int_equal(v[1].kind, VAL_NULL);
+    assert_int_equal(v[2].kind, VAL_NULL);
+    assert_int_equal(v[3].kind, VAL_NULL);
+    assert_int_equal(v[4].kind, VAL_TEXT); /* TIME 00:00:00 is a time, not a zero date */
+    v = b.vals + 2 * b.ncols;
+    assert_int_equal(v[1].kind, VAL_NULL); /* zero month */
+    assert_int_equal(v[2].kind, VAL_NULL); /* zero day */
+    assert_int_equal(v[3].kind, VAL_NULL); /* NULL */
+    assert_int_equal(ops->read_next(r, &b, &err), 0);
+    assert_int_equal(b.nrows, 0);
+    ops->read_close(r);
+    rowbatch_release(&b);
+    conn_schema_release(&s);
+    ops->close(c);
+    mysql_close(h);
+}
+
 /* ---- partitions inside a plain table ----------------------------------------------------- */
 
 /* Writes partition spec with nrows rows (id, region, n, tag) and commits unless die. */
@@ -1179,6 +1402,8 @@ int main(void)
         cmocka_unit_test(test_mysql_to_sqlite),
         cmocka_unit_test(test_atomic_replace),
         cmocka_unit_test(test_partitions_inside_plain_table),
+        cmocka_unit_test(test_source_partitions),
+        cmocka_unit_test(test_zero_date_cast),
         cmocka_unit_test(test_values_that_do_not_fit),
         cmocka_unit_test(test_many_rows_and_large_values),
         cmocka_unit_test(test_config_errors),

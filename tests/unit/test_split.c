@@ -435,6 +435,67 @@ static void test_increment_partitions(void **state)
     free(parts);
 }
 
+/* A partitioned table without partition keys (MySQL RANGE/HASH): whole, or not at all. */
+static void test_whole_table(void **state)
+{
+    (void)state;
+    struct split_part *parts = parts_new(4, NULL, "INIT");
+    struct split_table t[] = {ptable(1, "rng", parts, 4), utable(2, "u", "INIT")};
+    t[0].whole = true;
+    t[0].size = 4000;
+    t[0].num_rows = 40;
+    struct split_opts o = {.max_parts = 1, .max_bytes = 1 << 30};
+    struct split_plan p;
+    split_plan_build(t, 2, &o, &p);
+    /* one whole-table task, whatever max_parts says */
+    assert_int_equal(p.ntasks, 2);
+    assert_int_equal(p.tasks[0].table, 0);
+    assert_int_equal(p.tasks[0].nparts, 0);
+    assert_false(p.tasks[0].schema_only);
+    assert_int_equal(p.tasks[0].bytes, 4000);
+    assert_int_equal(p.tasks[0].rows, 40);
+    split_plan_release(&p);
+
+    /* Increment: every partition moved -> nothing; one changed -> the whole table again. */
+    o.increment = true;
+    for (size_t k = 0; k < 4; k++)
+        parts[k].status = "DONE";
+    t[0].status = "DONE";
+    t[1].status = "DONE";
+    split_plan_build(t, 2, &o, &p);
+    assert_int_equal(p.ntasks, 0);
+    split_plan_release(&p);
+    parts[2].updated = true;
+    split_plan_build(t, 2, &o, &p);
+    assert_int_equal(p.ntasks, 1);
+    assert_int_equal(p.tasks[0].table, 0);
+    assert_int_equal(p.tasks[0].nparts, 0);
+    assert_false(p.tasks[0].schema_only);
+    split_plan_release(&p);
+    /* the table itself flagged updated (its stats changed) moves it too */
+    parts[2].updated = false;
+    t[0].updated = true;
+    split_plan_build(t, 2, &o, &p);
+    assert_int_equal(p.ntasks, 1);
+    assert_int_equal(p.tasks[0].nparts, 0);
+    assert_false(p.tasks[0].schema_only);
+    split_plan_release(&p);
+
+    /* No candidate left (a filter selected none): as a partitioned table, schema only
+     * unless DONE. */
+    t[0].nparts = 0;
+    t[0].status = "INIT";
+    split_plan_build(t, 1, &o, &p);
+    assert_int_equal(p.ntasks, 1);
+    assert_true(p.tasks[0].schema_only);
+    split_plan_release(&p);
+    t[0].status = "DONE";
+    split_plan_build(t, 1, &o, &p);
+    assert_int_equal(p.ntasks, 0);
+    split_plan_release(&p);
+    free(parts);
+}
+
 static void test_schema_only(void **state)
 {
     (void)state;
@@ -866,6 +927,88 @@ static void test_exec_partitions_scope(void **state)
     async_task_release(&t);
 }
 
+/* A table with partitions but no partition keys in its schema (MySQL RANGE): every job moves
+ * it whole, with no task_part rows; filters and increment only decide whether it moves. */
+static void test_exec_whole(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = time_now();
+    sql(f, "INSERT INTO tbl (source_id, db_id, name, has_partitions, schema, size, num_rows,"
+           " create_time) VALUES (%lld, %lld, 'rng', 1, '{\"columns\":[{\"name\":\"v\","
+           "\"type\":\"int64\"}],\"partitions\":[]}', 300, 30, %lld)",
+        (long long)f->source_id, (long long)f->db_id, (long long)now);
+    int64_t rng = last_id(f, "tbl");
+    int64_t pid[3];
+    for (int i = 0; i < 3; i++) {
+        sql(f, "INSERT INTO part (source_id, db_id, table_id, value, size, num_rows, create_time)"
+               " VALUES (%lld, %lld, %lld, 'partition=p%d', 100, 10, %lld)",
+            (long long)f->source_id, (long long)f->db_id, (long long)rng, i, (long long)now);
+        pid[i] = last_id(f, "part");
+    }
+    static const char ntasks[] = "SELECT COUNT(*) FROM task WHERE job_id = $1";
+    static const char nwhole[] = "SELECT COUNT(*) FROM task WHERE job_id = $1 AND schema_only = 0"
+                                 " AND rows_total = 30 AND NOT EXISTS (SELECT 1 FROM task_part"
+                                 " tp WHERE tp.task_id = task.id)";
+    struct async_task t = run_create(f, "{\"name\":\"w1\",\"srcDbName\":\"main\","
+                                        "\"tables\":[\"rng\"]}");
+    int64_t job = expect_done(&t);
+    async_task_release(&t);
+    assert_int_equal(q1(f, ntasks, job), 1);
+    assert_int_equal(q1(f, nwhole, job), 1);
+    finish_all_tasks(f);
+
+    /* A filter on the pseudo key selecting one partition: the whole table. */
+    t = run_create(f, "{\"name\":\"w2\",\"srcDbName\":\"main\",\"tables\":[\"rng\"],"
+                      "\"partitionFilters\":{\"rng\":\"partition = 'p1'\"}}");
+    job = expect_done(&t);
+    async_task_release(&t);
+    assert_int_equal(q1(f, ntasks, job), 1);
+    assert_int_equal(q1(f, nwhole, job), 1);
+    finish_all_tasks(f);
+    /* selecting none: schema only */
+    t = run_create(f, "{\"name\":\"w3\",\"srcDbName\":\"main\",\"tables\":[\"rng\"],"
+                      "\"partitionFilters\":{\"rng\":\"partition = 'nope'\"}}");
+    job = expect_done(&t);
+    async_task_release(&t);
+    assert_int_equal(q1(f, "SELECT COUNT(*) FROM task WHERE job_id = $1 AND schema_only = 1",
+                        job),
+                     1);
+    finish_all_tasks(f);
+    /* a real key name is refused: the table has only the pseudo key */
+    t = run_create(f, "{\"name\":\"w4\",\"srcDbName\":\"main\",\"tables\":[\"rng\"],"
+                      "\"partitionFilters\":{\"rng\":\"v = 1\"}}");
+    expect_failed(&t, "partition keys: partition");
+    async_task_release(&t);
+
+    /* A Partitions job naming one of its partitions: the whole table. */
+    char body[128];
+    snprintf(body, sizeof body, "{\"name\":\"w5\",\"partitions\":[%lld]}", (long long)pid[2]);
+    t = run_create(f, body);
+    job = expect_done(&t);
+    async_task_release(&t);
+    assert_int_equal(q1(f, ntasks, job), 1);
+    assert_int_equal(q1(f, nwhole, job), 1);
+    finish_all_tasks(f);
+
+    /* Increment: all partitions DONE -> no task; one flagged updated -> the whole table. */
+    sql(f, "UPDATE part SET status = 'DONE', updated = 0 WHERE table_id = %lld", (long long)rng);
+    sql(f, "UPDATE tbl SET status = 'DONE', updated = 0 WHERE id = %lld", (long long)rng);
+    t = run_create(f, "{\"name\":\"w6\",\"srcDbName\":\"main\",\"tables\":[\"rng\"],"
+                      "\"increment\":true}");
+    if (strcmp(t.status, "DONE") == 0) /* an empty job may be refused or accepted */
+        assert_int_equal(q1(f, ntasks, t.object_id), 0);
+    async_task_release(&t);
+    sql(f, "UPDATE part SET updated = 1 WHERE id = %lld", (long long)pid[1]);
+    t = run_create(f, "{\"name\":\"w7\",\"srcDbName\":\"main\",\"tables\":[\"rng\"],"
+                      "\"increment\":true}");
+    job = expect_done(&t);
+    async_task_release(&t);
+    assert_int_equal(q1(f, ntasks, job), 1);
+    assert_int_equal(q1(f, nwhole, job), 1);
+    finish_all_tasks(f);
+    sql(f, "UPDATE tbl SET deleted = 1 WHERE id = %lld", (long long)rng);
+}
+
 static void test_exec_increment(void **state)
 {
     struct fx *f = *state;
@@ -1219,12 +1362,14 @@ int main(void)
         cmocka_unit_test(test_group_by_count),   cmocka_unit_test(test_group_by_bytes),
         cmocka_unit_test(test_oversized_alone),  cmocka_unit_test(test_increment_partitions),
         cmocka_unit_test(test_schema_only),      cmocka_unit_test(test_round_robin),
+        cmocka_unit_test(test_whole_table),
         cmocka_unit_test(test_conflict),
     };
     const struct CMUnitTest store[] = {
         cmocka_unit_test(test_exec_database_partitioned),
         cmocka_unit_test(test_exec_filters),
         cmocka_unit_test(test_exec_partitions_scope),
+        cmocka_unit_test(test_exec_whole),
         cmocka_unit_test(test_exec_increment),
         cmocka_unit_test(test_exec_errors),
         cmocka_unit_test(test_exec_crash_and_fencing),

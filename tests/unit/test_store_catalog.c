@@ -367,6 +367,46 @@ static void test_mark_task_partition_race(void **state)
     assert_int_equal(PART_UPDATED(f->db, 1002), 1);
 }
 
+/* A task that moved a partitioned table whole (no partition list: MySQL RANGE/HASH tables)
+ * marks every live partition; a partition flagged after its snapshot keeps its flag and flags
+ * the table, so the next increment job moves the table again. */
+static void test_mark_whole_table(void **state)
+{
+    struct fx *f = *state;
+    struct mms_err err = {0};
+    exec_ok(f->db, race_sql);
+    exec_ok(f->db, "INSERT INTO task (id, job_id, source_id, table_id, type, attempt, schema_only,"
+                   " create_time) VALUES (503, 50, 7, 100, 'MYSQL', 1, 0, 1),"
+                   " (504, 50, 7, 100, 'MYSQL', 1, 1, 1);");
+
+    /* Plain case: every partition DONE and cleared, the table rolls up to DONE. */
+    assert_int_equal(store_catalog_snapshot(f->db, 503, 1, &err), 0);
+    assert_int_equal(store_catalog_mark_task(f->db, 503, 100, NULL, 0, "DONE", &err), 0);
+    for (int64_t id = 1000; id <= 1002; id++) {
+        assert_string_equal(PART_STATUS(f->db, id), "DONE");
+        assert_int_equal(PART_UPDATED(f->db, id), 0);
+    }
+    assert_string_equal(TBL_STATUS(f->db, 100), "DONE");
+    assert_int_equal(TBL_UPDATED(f->db, 100), 0);
+
+    /* A rescan flags d=2 while the next whole copy runs: it stays flagged, so does the table. */
+    assert_int_equal(store_catalog_snapshot(f->db, 503, 1, &err), 0);
+    int64_t gen = qi(f->db, "SELECT change_gen FROM tbl WHERE id = $1", 100);
+    rescan_d2(f->db, 26);
+    assert_int_equal(qi(f->db, "SELECT change_gen FROM tbl WHERE id = $1", 100), gen + 1);
+    assert_int_equal(store_catalog_mark_task(f->db, 503, 100, NULL, 0, "DONE", &err), 0);
+    assert_string_equal(PART_STATUS(f->db, 1001), "DONE");
+    assert_int_equal(PART_UPDATED(f->db, 1001), 1);
+    assert_int_equal(PART_UPDATED(f->db, 1000), 0);
+    assert_int_equal(TBL_UPDATED(f->db, 100), 1);
+
+    /* A schema-only task of the table moved no rows: its partitions are left alone. */
+    exec_ok(f->db, "UPDATE part SET status = 'INIT' WHERE id = 1002;");
+    assert_int_equal(store_catalog_mark_task(f->db, 504, 100, NULL, 0, "DONE", &err), 0);
+    assert_string_equal(PART_STATUS(f->db, 1002), "INIT");
+    assert_int_equal(PART_UPDATED(f->db, 1001), 1);
+}
+
 /* ---- mapping ---- */
 
 static void test_dst_names(void **state)
@@ -812,6 +852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollup_ignores_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_task_table_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_task_partition_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_whole_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dst_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_upserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_rows, setup, teardown),
