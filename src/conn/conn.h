@@ -204,6 +204,22 @@ struct conn_ops {
      * commits or aborts the primary, which swaps in or drops the staging as usual. */
     int (*write_join)(struct conn_writer *primary, struct conn_writer **out,
                       struct mms_err *err);
+
+    /* Optional: raw copy between a source and a destination of this same connector, in its
+     * own wire format, without row batches (PostgreSQL: binary COPY passed through; conn_pg.c).
+     * raw_open opens a reader of db.table (one partition, or one slice when slice is not NULL,
+     * as read_open_slice) whose rows go straight into the open writer w (of a destination
+     * connection of this connector); 1 when this pair cannot (a column type differs, the writer
+     * is not in the right format; nothing opened), 0, or -1 with err. raw_next moves rows until
+     * about max_rows rows or max_bytes bytes have gone (at least one row unless at the end),
+     * reporting them; 0 rows at the end of the stream. read_close closes the reader; the
+     * writer is committed or aborted as usual. The engine uses it only when no value needs
+     * changing (no casts, no key columns to append). */
+    int (*raw_open)(struct conn *c, const char *db, const char *table, const char *partition,
+                    const struct conn_schema *schema, const struct conn_slice *slice,
+                    struct conn_writer *w, struct conn_reader **out, struct mms_err *err);
+    int (*raw_next)(struct conn_reader *r, size_t max_rows, size_t max_bytes, int64_t *rows,
+                    int64_t *bytes, struct mms_err *err);
 };
 
 /* Every connector's struct conn starts with this. */

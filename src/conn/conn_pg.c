@@ -80,6 +80,8 @@ struct pg_conn {
     char *snapshot;
 };
 
+struct pg_writer;
+
 struct pg_reader {
     PGconn *pg;
     size_t ncols;
@@ -87,6 +89,10 @@ struct pg_reader {
     bool done;
     char *what;
     char *sql; /* the COPY statement, for the task log */
+    /* Raw copy (pg_raw_open): the writer the rows go to in binary COPY format, and whether the
+     * stream's header has been read. NULL for an ordinary reader. */
+    struct pg_writer *raw;
+    bool raw_header;
 };
 
 struct pg_writer {
@@ -100,6 +106,7 @@ struct pg_writer {
     bool in_copy;
     bool binary;        /* COPY ... (FORMAT binary): enc[] says how to encode each column */
     unsigned char *enc; /* enum bin_enc per column, when binary */
+    unsigned *oids;     /* the staging table's column type OIDs, when binary (raw copy) */
     char *sql;          /* the staging statements and the COPY, for the task log */
     /* For write_join: the connector and database to open another stream, and the COPY
      * statement. A joined writer (joined = true) only ends its COPY at commit. */
@@ -987,7 +994,25 @@ static void reader_free(struct pg_reader *r)
  * columns (canonical json whose native type is not json/jsonb) are read as to_json(col). */
 static int reader_start(PGconn *pg, const char *schema, const char *rel, const char *where,
                         const char *what, const struct conn_schema *s, struct conn_reader **out,
+                        struct mms_err *err);
+static int reader_start2(PGconn *pg, const char *schema, const char *rel, const char *where,
+                         const char *what, const struct conn_schema *s, struct pg_writer *raw,
+                         struct conn_reader **out, struct mms_err *err);
+static int reader_start(PGconn *pg, const char *schema, const char *rel, const char *where,
+                        const char *what, const struct conn_schema *s, struct conn_reader **out,
                         struct mms_err *err)
+{
+    return reader_start2(pg, schema, rel, where, what, s, NULL, out, err);
+}
+
+/* raw: the rows go to that writer in binary format (pg_raw_open), provided the result's column
+ * types are the staging table's exactly; 1 (nothing started, pg still the caller's) when not. */
+static int raw_types_match(PGconn *pg, const char *select_sql, const struct pg_writer *w,
+                           size_t ncols, struct mms_err *err);
+
+static int reader_start2(PGconn *pg, const char *schema, const char *rel, const char *where,
+                         const char *what, const struct conn_schema *s, struct pg_writer *raw,
+                         struct conn_reader **out, struct mms_err *err)
 {
     struct pg_reader *r = xcalloc(1, sizeof *r);
     struct buf sql;
@@ -1020,7 +1045,17 @@ static int reader_start(PGconn *pg, const char *schema, const char *rel, const c
     sql_qname(&sql, schema, rel);
     if (where)
         buf_printf(&sql, " WHERE %s", where);
-    buf_adds(&sql, ") TO STDOUT");
+    if (raw) {
+        int m = raw_types_match(pg, buf_str(&sql) + 6 /* "COPY (" */, raw, r->ncols, err);
+        if (m != 0) {
+            if (m > 0)
+                r->pg = NULL; /* declined: the caller keeps pg */
+            rc = m;
+            goto out;
+        }
+        r->raw = raw;
+    }
+    buf_adds(&sql, raw ? ") TO STDOUT (FORMAT binary)" : ") TO STDOUT");
     PGresult *res = PQexec(pg, buf_str(&sql));
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         pg_fail(err, pg, res, "reading %s", what);
@@ -1596,6 +1631,7 @@ static void writer_free(struct pg_writer *w)
     free(w->bound);
     free(w->sql);
     free(w->enc);
+    free(w->oids);
     free(w->project);
     free(w->copy_sql);
     buf_release(&w->data);
@@ -2063,21 +2099,26 @@ static int choose_format(struct pg_writer *w, struct mms_err *err)
     if (!res)
         return -1;
     unsigned char *enc = xcalloc(w->ncols ? w->ncols : 1, 1);
+    unsigned *oids = xcalloc(w->ncols ? w->ncols : 1, sizeof *oids);
     bool all = true;
     for (size_t i = 0; i < w->ncols && all; i++) {
         int e = 0;
         for (int r = 0; r < PQntuples(res); r++)
-            if (strcmp(PQgetvalue(res, r, 0), w->cols[i].name) == 0)
-                e = bin_enc_of_oid((unsigned)strtoul(PQgetvalue(res, r, 1), NULL, 10));
+            if (strcmp(PQgetvalue(res, r, 0), w->cols[i].name) == 0) {
+                oids[i] = (unsigned)strtoul(PQgetvalue(res, r, 1), NULL, 10);
+                e = bin_enc_of_oid(oids[i]);
+            }
         enc[i] = (unsigned char)e;
         all = e != 0;
     }
     PQclear(res);
     if (!all) {
         free(enc);
+        free(oids);
         return 0;
     }
     w->enc = enc;
+    w->oids = oids;
     w->binary = true;
     return 0;
 }
@@ -2746,6 +2787,8 @@ static int pg_write_join(struct conn_writer *primary, struct conn_writer **out,
     if (p->binary) {
         w->enc = xmalloc(w->ncols ? w->ncols : 1);
         memcpy(w->enc, p->enc, w->ncols);
+        w->oids = xcalloc(w->ncols ? w->ncols : 1, sizeof *w->oids);
+        memcpy(w->oids, p->oids, w->ncols * sizeof *w->oids);
         buf_add(&w->data, "PGCOPY\n\377\r\n\0", 11);
         put32(&w->data, 0);
         put32(&w->data, 0);
@@ -2767,6 +2810,197 @@ out:
     else
         writer_free(w);
     return rc;
+}
+
+/* ---- raw copy: PostgreSQL -> PostgreSQL in binary COPY format ----------------------------
+ * When a PostgreSQL source feeds a PostgreSQL destination and every column of the source's
+ * SELECT has exactly the type of the staging table's column (same type OIDs: the built-in types
+ * a schema migration maps to themselves), the rows need no conversion at all: the source is
+ * read with COPY ... TO STDOUT (FORMAT binary) and each row goes as it is into the destination's
+ * COPY ... FROM STDIN (FORMAT binary). mms then only walks each row's field lengths (to count
+ * rows and to check the framing) and copies bytes; the servers do binary output and input, the
+ * cheapest they have. A type mismatch, a writer in text format, casts or appended key columns
+ * (the engine checks those) keep the ordinary path, which converts every value. */
+
+static int raw_types_match(PGconn *pg, const char *select_sql, const struct pg_writer *w,
+                           size_t ncols, struct mms_err *err)
+{
+    if (!w->binary || !w->oids || w->ncols != ncols)
+        return 1;
+    char *q = xasprintf("%s LIMIT 0", select_sql);
+    PGresult *res = PQexec(pg, q);
+    free(q);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pg_fail(err, pg, res, "describing the columns to read");
+        PQclear(res);
+        return -1;
+    }
+    int same = PQnfields(res) == (int)ncols;
+    for (int i = 0; same && i < (int)ncols; i++)
+        same = (unsigned)PQftype(res, i) == w->oids[i];
+    PQclear(res);
+    return same ? 0 : 1;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int raw_frame_error(struct pg_reader *r, struct mms_err *err)
+{
+    return mms_err_set(err, 500, E_INTERNAL, "reading %s: malformed binary COPY data", r->what);
+}
+
+/* One CopyData message of a binary COPY OUT: [header] rows... [trailer]. Appends the rows to
+ * the writer's buffer and counts them; *end when the trailer was seen. */
+static int raw_message(struct pg_reader *r, const unsigned char *p, size_t n, int64_t *rows,
+                       bool *end, struct mms_err *err)
+{
+    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0377, '\r', '\n', 0};
+    size_t i = 0;
+    if (!r->raw_header) {
+        if (n < 19 || memcmp(p, sig, 11) != 0)
+            return raw_frame_error(r, err);
+        uint32_t ext = get32(p + 15);
+        if (ext > n - 19)
+            return raw_frame_error(r, err);
+        i = 19 + ext;
+        r->raw_header = true;
+    }
+    size_t start = i;
+    while (i < n) {
+        if (n - i < 2)
+            return raw_frame_error(r, err);
+        int16_t nf = (int16_t)((uint16_t)p[i] << 8 | p[i + 1]);
+        if (nf == -1) { /* the trailer: nothing may follow */
+            if (i + 2 != n)
+                return raw_frame_error(r, err);
+            *end = true;
+            break;
+        }
+        if (nf != (int16_t)r->ncols)
+            return raw_frame_error(r, err);
+        i += 2;
+        for (int f = 0; f < nf; f++) {
+            if (n - i < 4)
+                return raw_frame_error(r, err);
+            int32_t len = (int32_t)get32(p + i);
+            i += 4;
+            if (len == -1)
+                continue;
+            if (len < 0 || (size_t)len > n - i)
+                return raw_frame_error(r, err);
+            i += (size_t)len;
+        }
+        (*rows)++;
+    }
+    buf_add(&r->raw->data, (const char *)p + start, (*end ? n - 2 : n) - start);
+    return 0;
+}
+
+static int pg_raw_open(struct conn *conn, const char *db, const char *table, const char *partition,
+                       const struct conn_schema *schema, const struct conn_slice *slice,
+                       struct conn_writer *writer, struct conn_reader **out, struct mms_err *err)
+{
+    struct pg_conn *c = PGC(conn);
+    struct pg_writer *w = (struct pg_writer *)writer;
+    const char *sch = db && db[0] ? db : "public";
+    char *rel = NULL, *what = NULL, *where = NULL;
+    PGconn *pg = NULL;
+    int rc = -1;
+    if (need_source(c, err) < 0)
+        goto out;
+    if (!w || w->conn == NULL || !w->binary || !w->in_copy) {
+        rc = 1;
+        goto out;
+    }
+    if (slice && (strcmp(slice->key, "ctid") != 0 || !c->snapshot)) {
+        mms_err_set(err, 500, E_INTERNAL,
+                    "reading a slice of table \"%s\".\"%s\": no block range was prepared", sch,
+                    table);
+        goto out;
+    }
+    if (partition) {
+        if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
+            goto out;
+    } else {
+        rel = xstrdup(table);
+    }
+    what = partition ? xasprintf("partition '%s' of table \"%s\".\"%s\"", partition, sch, table)
+                     : xasprintf("table \"%s\".\"%s\"", sch, table);
+    if (slice) {
+        if (slice->has_lo && slice->has_hi)
+            where = xasprintf("ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
+                              (long long)slice->lo, (long long)slice->hi);
+        else if (slice->has_lo)
+            where = xasprintf("ctid >= '(%lld,0)'::tid", (long long)slice->lo);
+        else if (slice->has_hi)
+            where = xasprintf("ctid < '(%lld,0)'::tid", (long long)slice->hi);
+    }
+    if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
+        goto out;
+    if (slice) {
+        struct buf set;
+        buf_init(&set, BUF_NO_LIMIT);
+        buf_adds(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
+        char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
+        buf_adds(&set, lit ? lit : "''");
+        PQfreemem(lit);
+        int set_rc = pg_exec(pg, buf_str(&set), "importing the parallel reading snapshot", err);
+        buf_release(&set);
+        if (set_rc < 0)
+            goto out;
+    }
+    rc = reader_start2(pg, sch, rel, where, what, schema, w, out, err);
+    if (rc <= 0)
+        pg = NULL; /* taken over by the reader (or freed with it) */
+    if (rc == 0 && slice && !slice->has_hi)
+        snapshot_end(c);
+out:
+    PQfinish(pg);
+    free(rel);
+    free(what);
+    free(where);
+    return rc;
+}
+
+static int pg_raw_next(struct conn_reader *reader, size_t max_rows, size_t max_bytes,
+                       int64_t *rows_out, int64_t *bytes_out, struct mms_err *err)
+{
+    struct pg_reader *r = (struct pg_reader *)reader;
+    struct pg_writer *w = r->raw;
+    int64_t rows = 0, bytes = 0;
+    *rows_out = *bytes_out = 0;
+    if (!w)
+        return mms_err_set(err, 500, E_INTERNAL, "reading %s: not a raw reader", r->what);
+    while (!r->done && (size_t)rows < max_rows && (size_t)bytes < max_bytes) {
+        char *msg = NULL;
+        int n = PQgetCopyData(r->pg, &msg, 0);
+        if (n == -1) {
+            r->done = true;
+            if (copy_out_end(r, err) < 0)
+                return -1;
+            break;
+        }
+        if (n < 0) {
+            r->done = true;
+            return pg_fail(err, r->pg, NULL, "reading %s", r->what);
+        }
+        bool end = false;
+        int rc = raw_message(r, (const unsigned char *)msg, (size_t)n, &rows, &end, err);
+        PQfreemem(msg);
+        if (rc < 0)
+            return -1;
+        bytes += n;
+        if (w->data.len >= PG_COPY_CHUNK && copy_flush(w, err) < 0)
+            return -1;
+    }
+    if (copy_flush(w, err) < 0)
+        return -1;
+    *rows_out = rows;
+    *bytes_out = bytes;
+    return 0;
 }
 
 /* ---- verification ----------------------------------------------------------------------- */
@@ -2848,4 +3082,6 @@ const struct conn_ops conn_pg_ops = {
     .key_range = pg_key_range,
     .read_open_slice = pg_read_open_slice,
     .write_join = pg_write_join,
+    .raw_open = pg_raw_open,
+    .raw_next = pg_raw_next,
 };

@@ -805,6 +805,7 @@ struct par;
 struct stream {
     struct par *par;
     struct conn_reader *rd;
+    bool raw; /* rd moves rows straight into wr (conn.h raw_open) */
     struct conn_writer *wr;
     struct mms_err err;
     bool failed;
@@ -853,12 +854,39 @@ static bool stream_throttle(struct par *p, int64_t rows, int64_t bytes)
     return true;
 }
 
+static void stream_raw(struct stream *st)
+{
+    struct par *p = st->par;
+    struct run *r = p->r;
+    for (;;) {
+        int64_t n = 0, nb = 0;
+        if (par_cancelled(p))
+            break;
+        if (r->sops->raw_next(st->rd, p->rows, p->bytes, &n, &nb, &st->err) < 0) {
+            st->failed = true;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (!stream_throttle(p, n, nb))
+            break;
+        pthread_mutex_lock(&p->mu);
+        p->nrows += n;
+        p->nbytes += nb;
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void *stream_main(void *arg)
 {
     struct stream *st = arg;
     struct par *p = st->par;
     struct run *r = p->r;
     struct pipe pipe;
+    if (st->raw) {
+        stream_raw(st);
+        goto done;
+    }
     pipe_start(&pipe, r->sops, st->rd, r->sschema.ncols, p->rows, p->bytes);
     for (;;) {
         struct rowbatch *b;
@@ -885,6 +913,7 @@ static void *stream_main(void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     pipe_stop(&pipe);
+done:
     pthread_mutex_lock(&p->mu);
     if (st->failed)
         p->cancel = true; /* one failure ends the copy: stop the others early */
@@ -892,6 +921,49 @@ static void *stream_main(void *arg)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* Counts rows just written, heartbeats, and reports progress once a second. */
+static enum run_rc copied(struct run *r, int64_t rows, int64_t bytes, int64_t *last_progress_ms)
+{
+    r->rows_done += rows;
+    r->bytes_done += bytes;
+    enum run_rc rc = run_beat(r);
+    int64_t now = time_mono_ms();
+    if (rc == RUN_OK && now - *last_progress_ms >= PROGRESS_EVERY_MS) {
+        *last_progress_ms = now;
+        rc = run_progress(r);
+    }
+    return rc;
+}
+
+/* Rows can go from source to destination in the connector's own format (conn.h raw_open):
+ * the same connector at both ends and no value to change or add. */
+static bool raw_possible(const struct run *r)
+{
+    return r->sops == r->dops && r->sops->raw_open && r->sops->raw_next &&
+           !(r->casts & CAST_ENGINE_BITS) && r->nxkeys == 0;
+}
+
+/* Opens the reader of one unit (or slice): raw into w when the connectors can, else an
+ * ordinary reader. *raw says which. 0 or -1 with r->err (or *err for a stream). */
+static int open_reader(struct run *r, const char *part, const struct conn_slice *slice,
+                       struct conn_writer *w, struct conn_reader **out, bool *raw,
+                       struct mms_err *err)
+{
+    *raw = false;
+    if (raw_possible(r)) {
+        int rc = r->sops->raw_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, slice,
+                                   w, out, err);
+        if (rc <= 0) {
+            *raw = rc == 0;
+            return rc;
+        }
+    }
+    return slice ? r->sops->read_open_slice(r->src, r->t.src_db, r->t.src_table, part,
+                                            &r->sschema, slice, out, err)
+                 : r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema,
+                                      out, err);
 }
 
 /* How many streams for this unit: 1 unless both connectors can split, the table has no key
@@ -970,16 +1042,17 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
             .lo = kmin + (int64_t)(span * opened_r / n),
             .hi = kmin + (int64_t)(span * (opened_r + 1) / n),
         };
-        if (r->sops->read_open_slice(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &sl,
-                                     &st[opened_r].rd, &r->err) < 0) {
+        if (open_reader(r, part, &sl, st[opened_r].wr, &st[opened_r].rd, &st[opened_r].raw,
+                        &r->err) < 0) {
             st[opened_r].rd = NULL;
             goto out;
         }
     }
     const char *rsql = r->sops->reader_sql ? r->sops->reader_sql(st[0].rd) : NULL;
     const char *wsql = r->dops->writer_sql ? r->dops->writer_sql(primary) : NULL;
-    buf_printf(what, " in %zu parallel streams by ranges of %s in [%" PRId64 ", %" PRId64 "]", n,
-               key, kmin, kmax);
+    buf_printf(what, " in %zu parallel streams by ranges of %s in [%" PRId64 ", %" PRId64 "]%s", n,
+               key, kmin, kmax,
+               st[0].raw ? ", rows passed through in the connector's binary format" : "");
     if (rsql)
         buf_printf(what, "; source (first range): %s", rsql);
     if (wsql)
@@ -1140,8 +1213,8 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
         wr = NULL;
         goto out;
     }
-    if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &rd, &r->err) <
-        0) {
+    bool raw = false;
+    if (open_reader(r, part, NULL, wr, &rd, &raw, &r->err) < 0) {
         rd = NULL;
         goto out;
     }
@@ -1152,10 +1225,27 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
         buf_printf(&what, "; source: %s", rsql);
     if (wsql)
         buf_printf(&what, "; destination: %s", wsql);
+    if (raw)
+        buf_adds(&what, "; rows passed through in the connector's binary format");
     set_action(r, "%s", buf_str(&what));
-    pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, batch_bytes_for(r));
-    piped = true;
-    for (;;) {
+    while (raw) { /* no values: the reader moves rows straight into the writer */
+        int64_t n = 0, nb = 0;
+        if (r->sops->raw_next(rd, rows, batch_bytes_for(r), &n, &nb, &r->err) < 0)
+            goto out;
+        if (n == 0)
+            break;
+        if ((rc = run_throttle(r, n, nb)) != RUN_OK || (rc = copied(r, n, nb, last_progress_ms)) !=
+                                                           RUN_OK)
+            goto out;
+        nrows += n;
+        nbytes += nb;
+        rc = RUN_FAIL;
+    }
+    if (!raw) {
+        pipe_start(&pipe, r->sops, rd, r->sschema.ncols, rows, batch_bytes_for(r));
+        piped = true;
+    }
+    for (; !raw;) {
         struct rowbatch *b;
         if (pipe_next(&pipe, &b, &r->err) < 0)
             goto out;
@@ -1173,19 +1263,12 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
             goto out;
         nrows += (int64_t)b->nrows;
         nbytes += n;
-        r->rows_done += (int64_t)b->nrows;
-        r->bytes_done += n;
-        if ((rc = run_beat(r)) != RUN_OK)
+        if ((rc = copied(r, (int64_t)b->nrows, n, last_progress_ms)) != RUN_OK)
             goto out;
-        int64_t now = time_mono_ms();
-        if (now - *last_progress_ms >= PROGRESS_EVERY_MS) {
-            *last_progress_ms = now;
-            if ((rc = run_progress(r)) != RUN_OK)
-                goto out;
-        }
         rc = RUN_FAIL;
     }
-    pipe_stop(&pipe);
+    if (piped)
+        pipe_stop(&pipe);
     piped = false;
     r->sops->read_close(rd);
     rd = NULL;
