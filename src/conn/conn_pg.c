@@ -1074,34 +1074,16 @@ out:
     return rc;
 }
 
+static int open_source_reader(struct pg_conn *c, const char *db, const char *table,
+                              const char *partition, const struct conn_schema *schema,
+                              const struct conn_slice *slice, struct pg_writer *raw,
+                              struct conn_reader **out, struct mms_err *err);
+
 static int pg_read_open(struct conn *conn, const char *db, const char *table, const char *partition,
                         const struct conn_schema *schema, struct conn_reader **out,
                         struct mms_err *err)
 {
-    struct pg_conn *c = PGC(conn);
-    const char *sch = db && db[0] ? db : "public";
-    char *rel = NULL, *what = NULL;
-    PGconn *pg = NULL;
-    int rc = -1;
-    if (need_source(c, err) < 0)
-        goto out;
-    if (partition) {
-        if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
-            goto out;
-        what = xasprintf("partition '%s' of table \"%s\".\"%s\"", partition, sch, table);
-    } else {
-        rel = xstrdup(table);
-        what = xasprintf("table \"%s\".\"%s\"", sch, table);
-    }
-    if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
-        goto out;
-    rc = reader_start(pg, sch, rel, NULL, what, schema, out, err);
-    pg = NULL;
-out:
-    PQfinish(pg);
-    free(rel);
-    free(what);
-    return rc;
+    return open_source_reader(PGC(conn), db, table, partition, schema, NULL, NULL, out, err);
 }
 
 /* ---- parallel reading by block ranges --------------------------------------------------
@@ -1177,19 +1159,21 @@ out:
     return rc;
 }
 
-static int pg_read_open_slice(struct conn *conn, const char *db, const char *table,
+/* Every source reader: db.table, one partition of it, or one block range (slice; it must
+ * follow key_range, whose snapshot it imports), as ordinary rows or raw into `raw` (pg_raw_open;
+ * 1 when declined). Each reader has its own connection. */
+static int open_source_reader(struct pg_conn *c, const char *db, const char *table,
                               const char *partition, const struct conn_schema *schema,
-                              const struct conn_slice *slice, struct conn_reader **out,
-                              struct mms_err *err)
+                              const struct conn_slice *slice, struct pg_writer *raw,
+                              struct conn_reader **out, struct mms_err *err)
 {
-    struct pg_conn *c = PGC(conn);
     const char *sch = db && db[0] ? db : "public";
     char *rel = NULL, *what = NULL, *where = NULL;
     PGconn *pg = NULL;
     int rc = -1;
     if (need_source(c, err) < 0)
         goto out;
-    if (strcmp(slice->key, "ctid") != 0 || !c->snapshot) {
+    if (slice && (strcmp(slice->key, "ctid") != 0 || !c->snapshot)) {
         mms_err_set(err, 500, E_INTERNAL,
                     "reading a slice of table \"%s\".\"%s\": no block range was prepared", sch,
                     table);
@@ -1198,49 +1182,52 @@ static int pg_read_open_slice(struct conn *conn, const char *db, const char *tab
     if (partition) {
         if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
             goto out;
+        what = xasprintf("partition '%s' of table \"%s\".\"%s\"", partition, sch, table);
     } else {
         rel = xstrdup(table);
+        what = xasprintf("table \"%s\".\"%s\"", sch, table);
     }
     /* Block numbers are below 2^32: the bounds are plain integers, nothing to quote. */
-    if (slice->has_lo && slice->has_hi)
+    if (slice && slice->has_lo && slice->has_hi)
         where = xasprintf("ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
                           (long long)slice->lo, (long long)slice->hi);
-    else if (slice->has_lo)
+    else if (slice && slice->has_lo)
         where = xasprintf("ctid >= '(%lld,0)'::tid", (long long)slice->lo);
-    else if (slice->has_hi)
+    else if (slice && slice->has_hi)
         where = xasprintf("ctid < '(%lld,0)'::tid", (long long)slice->hi);
-    {
-        char lo[24] = "0", hi[24] = "end";
-        if (slice->has_lo)
-            snprintf(lo, sizeof lo, "%lld", (long long)slice->lo);
-        if (slice->has_hi)
-            snprintf(hi, sizeof hi, "%lld", (long long)slice->hi);
-        what = partition ? xasprintf("partition '%s' of table \"%s\".\"%s\", blocks %s..%s",
-                                     partition, sch, table, lo, hi)
-                         : xasprintf("table \"%s\".\"%s\", blocks %s..%s", sch, table, lo, hi);
-    }
     if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
         goto out;
-    struct buf set;
-    buf_init(&set, BUF_NO_LIMIT);
-    buf_printf(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
-    char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
-    buf_adds(&set, lit ? lit : "''");
-    PQfreemem(lit);
-    int set_rc = pg_exec(pg, buf_str(&set), "importing the parallel reading snapshot", err);
-    buf_release(&set);
-    if (set_rc < 0)
-        goto out;
-    rc = reader_start(pg, sch, rel, where, what, schema, out, err);
-    pg = NULL;
-    if (rc == 0 && !slice->has_hi)
-        snapshot_end(c); /* every slice has imported it */
+    if (slice) {
+        struct buf set;
+        buf_init(&set, BUF_NO_LIMIT);
+        buf_adds(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
+        char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
+        buf_adds(&set, lit ? lit : "''");
+        PQfreemem(lit);
+        int set_rc = pg_exec(pg, buf_str(&set), "importing the parallel reading snapshot", err);
+        buf_release(&set);
+        if (set_rc < 0)
+            goto out;
+    }
+    rc = reader_start2(pg, sch, rel, where, what, schema, raw, out, err);
+    if (rc <= 0)
+        pg = NULL; /* the reader's (freed with it on failure); declined (1): still ours */
+    if (rc == 0 && slice && !slice->has_hi)
+        snapshot_end(c); /* the last slice: every one has imported it */
 out:
     PQfinish(pg);
     free(rel);
     free(what);
     free(where);
     return rc;
+}
+
+static int pg_read_open_slice(struct conn *conn, const char *db, const char *table,
+                              const char *partition, const struct conn_schema *schema,
+                              const struct conn_slice *slice, struct conn_reader **out,
+                              struct mms_err *err)
+{
+    return open_source_reader(PGC(conn), db, table, partition, schema, slice, NULL, out, err);
 }
 
 static int hexval(char ch)
@@ -2903,66 +2890,10 @@ static int pg_raw_open(struct conn *conn, const char *db, const char *table, con
                        const struct conn_schema *schema, const struct conn_slice *slice,
                        struct conn_writer *writer, struct conn_reader **out, struct mms_err *err)
 {
-    struct pg_conn *c = PGC(conn);
     struct pg_writer *w = (struct pg_writer *)writer;
-    const char *sch = db && db[0] ? db : "public";
-    char *rel = NULL, *what = NULL, *where = NULL;
-    PGconn *pg = NULL;
-    int rc = -1;
-    if (need_source(c, err) < 0)
-        goto out;
-    if (!w || w->conn == NULL || !w->binary || !w->in_copy) {
-        rc = 1;
-        goto out;
-    }
-    if (slice && (strcmp(slice->key, "ctid") != 0 || !c->snapshot)) {
-        mms_err_set(err, 500, E_INTERNAL,
-                    "reading a slice of table \"%s\".\"%s\": no block range was prepared", sch,
-                    table);
-        goto out;
-    }
-    if (partition) {
-        if (partition_table(c->pg, sch, table, partition, &rel, err) < 0)
-            goto out;
-    } else {
-        rel = xstrdup(table);
-    }
-    what = partition ? xasprintf("partition '%s' of table \"%s\".\"%s\"", partition, sch, table)
-                     : xasprintf("table \"%s\".\"%s\"", sch, table);
-    if (slice) {
-        if (slice->has_lo && slice->has_hi)
-            where = xasprintf("ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
-                              (long long)slice->lo, (long long)slice->hi);
-        else if (slice->has_lo)
-            where = xasprintf("ctid >= '(%lld,0)'::tid", (long long)slice->lo);
-        else if (slice->has_hi)
-            where = xasprintf("ctid < '(%lld,0)'::tid", (long long)slice->hi);
-    }
-    if (pg_connect(&c->params, NULL, c->what, &pg, err) < 0)
-        goto out;
-    if (slice) {
-        struct buf set;
-        buf_init(&set, BUF_NO_LIMIT);
-        buf_adds(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
-        char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
-        buf_adds(&set, lit ? lit : "''");
-        PQfreemem(lit);
-        int set_rc = pg_exec(pg, buf_str(&set), "importing the parallel reading snapshot", err);
-        buf_release(&set);
-        if (set_rc < 0)
-            goto out;
-    }
-    rc = reader_start2(pg, sch, rel, where, what, schema, w, out, err);
-    if (rc <= 0)
-        pg = NULL; /* taken over by the reader (or freed with it) */
-    if (rc == 0 && slice && !slice->has_hi)
-        snapshot_end(c);
-out:
-    PQfinish(pg);
-    free(rel);
-    free(what);
-    free(where);
-    return rc;
+    if (!w || !w->conn || !w->binary || !w->in_copy)
+        return 1;
+    return open_source_reader(PGC(conn), db, table, partition, schema, slice, w, out, err);
 }
 
 static int pg_raw_next(struct conn_reader *reader, size_t max_rows, size_t max_bytes,

@@ -67,7 +67,7 @@ static const struct opt options[] = {
      "a task holds at most this many partitions"},
     {"split-bytes", "MMS_SPLIT_BYTES", I(split_bytes), "5368709120", 1048576,
      INT64_MAX, "a task holds at most this many bytes of partitions"},
-    {"copy-streams", "MMS_COPY_STREAMS", I(copy_streams), "2", 1, 16,
+    {"copy-streams", "MMS_COPY_STREAMS", I(copy_streams), "1", 1, 16,
      "a large table is copied by this many parallel streams (key ranges), when both connectors"
      " can (job others.copyStreams overrides)"},
     {"copy-streams-min-rows", "MMS_COPY_STREAMS_MIN_ROWS", I(copy_streams_min_rows), "1000000",
