@@ -1801,6 +1801,26 @@ out:
 static int choose_format(struct pg_writer *w, struct mms_err *err);
 static void put32(struct buf *o, uint32_t v);
 
+/* Runs the writer's COPY ... FROM STDIN on its connection; in binary format the data starts
+ * with the file header (signature, flags, no header extension). */
+static int copy_in_start(struct pg_writer *w, struct mms_err *err)
+{
+    if (w->binary) {
+        buf_add(&w->data, "PGCOPY\n\377\r\n\0", 11);
+        put32(&w->data, 0);
+        put32(&w->data, 0);
+    }
+    PGresult *res = PQexec(w->pg, w->copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        pg_fail(err, w->pg, res, "writing %s", w->what);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    w->in_copy = true;
+    return 0;
+}
+
 static int pg_write_begin(struct conn *conn, const struct conn_target *t, const char *partition,
                           const struct conn_schema *schema, struct conn_writer **out,
                           struct mms_err *err)
@@ -1869,24 +1889,13 @@ static int pg_write_begin(struct conn *conn, const struct conn_target *t, const 
     buf_adds(&sql, ") FROM STDIN");
     if (choose_format(w, err) < 0)
         goto out;
-    if (w->binary) {
+    if (w->binary)
         buf_adds(&sql, " (FORMAT binary)");
-        /* the file header: signature, flags, no header extension */
-        buf_add(&w->data, "PGCOPY\n\377\r\n\0", 11);
-        put32(&w->data, 0);
-        put32(&w->data, 0);
-    }
     w->conn = c;
     w->project = xstrdup(t->project);
     w->copy_sql = xstrdup(buf_str(&sql) + copy_at);
-    PGresult *res = PQexec(w->pg, w->copy_sql);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        pg_fail(err, w->pg, res, "writing %s", w->what);
-        PQclear(res);
+    if (copy_in_start(w, err) < 0)
         goto out;
-    }
-    PQclear(res);
-    w->in_copy = true;
     w->sql = buf_detach(&sql, NULL);
     rc = 0;
 out:
@@ -2776,20 +2785,9 @@ static int pg_write_join(struct conn_writer *primary, struct conn_writer **out,
         memcpy(w->enc, p->enc, w->ncols);
         w->oids = xcalloc(w->ncols ? w->ncols : 1, sizeof *w->oids);
         memcpy(w->oids, p->oids, w->ncols * sizeof *w->oids);
-        buf_add(&w->data, "PGCOPY\n\377\r\n\0", 11);
-        put32(&w->data, 0);
-        put32(&w->data, 0);
     }
-    if (pg_dest_connect(w->conn, w->project, false, &w->pg, err) < 0)
+    if (pg_dest_connect(w->conn, w->project, false, &w->pg, err) < 0 || copy_in_start(w, err) < 0)
         goto out;
-    PGresult *res = PQexec(w->pg, w->copy_sql);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        pg_fail(err, w->pg, res, "writing %s", w->what);
-        PQclear(res);
-        goto out;
-    }
-    PQclear(res);
-    w->in_copy = true;
     rc = 0;
 out:
     if (rc == 0)
