@@ -133,6 +133,10 @@ struct my_writer {
     size_t scratch_cap;
     char *spec;       /* writing one partition inside the plain table: its spec, else NULL */
     struct part_spec part;
+    /* write_join: the connector to open another session with; a joined writer (joined) inserts
+     * into the primary's staging table in its own transaction and only commits it. */
+    struct my_conn *conn;
+    bool joined;
 };
 
 static struct my_conn *MY(struct conn *c)
@@ -2001,6 +2005,35 @@ static int drop_if_exists(MYSQL *h, const char *db, const char *table, struct mm
     return rc;
 }
 
+/* The writing session: statement size from max_allowed_packet, then the first of few, large
+ * transactions. Uniqueness stays checked (a target created by its owner may have keys the
+ * source never had); foreign key checks are off so the replaced table can be dropped even when
+ * other tables reference it (LIKE copies no foreign keys anyway). */
+static int staging_session(struct my_writer *w, struct mms_err *err)
+{
+    struct buf sql;
+    MYSQL_RES *res = NULL;
+    int rc = -1;
+    buf_init(&sql, BUF_NO_LIMIT);
+    buf_adds(&sql, "SELECT @@max_allowed_packet");
+    if (my_query(w->h, &sql, "reading max_allowed_packet", &res, err) < 0)
+        goto out;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int64_t maxp = row ? parse_i64(row[0], 0) : 0;
+    w->max_stmt = maxp > 65536 ? (size_t)maxp - 1024 : 64512;
+    buf_clear(&sql);
+    buf_adds(&sql, "SET foreign_key_checks = 0");
+    if (my_execb(w->h, &sql, "setting up the staging session", err) < 0 ||
+        my_exec(w->h, "START TRANSACTION", 17, "starting the staging transaction", err) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (res)
+        mysql_free_result(res);
+    buf_release(&sql);
+    return rc;
+}
+
 static int my_write_begin(struct conn *conn, const struct conn_target *t, const char *partition,
                           const struct conn_schema *schema, struct conn_writer **out,
                           struct mms_err *err)
@@ -2008,7 +2041,6 @@ static int my_write_begin(struct conn *conn, const struct conn_target *t, const 
     struct my_conn *c = MY(conn);
     struct my_writer *w = xcalloc(1, sizeof *w);
     struct buf sql;
-    MYSQL_RES *res = NULL;
     bool exists = false;
     int rc = -1;
     buf_init(&sql, BUF_NO_LIMIT);
@@ -2035,6 +2067,7 @@ static int my_write_begin(struct conn *conn, const struct conn_target *t, const 
     w->names = xcalloc(w->ncols, sizeof *w->names);
     for (size_t i = 0; i < w->ncols; i++)
         w->names[i] = xstrdup(schema->cols[i].name);
+    w->conn = c;
     if (my_connect(&c->p, &w->h, err) < 0 || my_create_db(w->h, w->db, err) < 0)
         goto out;
     if (my_check_existing(w->h, w->db, w->table, schema, &exists, err) < 0)
@@ -2066,25 +2099,10 @@ static int my_write_begin(struct conn *conn, const struct conn_target *t, const 
         my_fail(err, w->h, "creating the staging table for %s", w->what);
         goto out;
     }
-    buf_clear(&sql);
-    buf_adds(&sql, "SELECT @@max_allowed_packet");
-    if (my_query(w->h, &sql, "reading max_allowed_packet", &res, err) < 0)
-        goto out;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    int64_t maxp = row ? parse_i64(row[0], 0) : 0;
-    w->max_stmt = maxp > 65536 ? (size_t)maxp - 1024 : 64512;
-    /* Few, large transactions. Uniqueness stays checked (a target created by its owner may
-     * have keys the source never had); foreign key checks are off so the replaced table can be
-     * dropped even when other tables reference it (LIKE copies no foreign keys anyway). */
-    buf_clear(&sql);
-    buf_adds(&sql, "SET foreign_key_checks = 0");
-    if (my_execb(w->h, &sql, "setting up the staging session", err) < 0 ||
-        my_exec(w->h, "START TRANSACTION", 17, "starting the staging transaction", err) < 0)
+    if (staging_session(w, err) < 0)
         goto out;
     rc = 0;
 out:
-    if (res)
-        mysql_free_result(res);
     buf_release(&sql);
     if (rc == 0) {
         *out = (struct conn_writer *)w;
@@ -2294,6 +2312,10 @@ static int my_write_commit(struct conn_writer *writer, struct mms_err *err)
         my_fail(err, w->h, "writing %s", w->what);
         goto fail;
     }
+    if (w->joined) { /* its rows are in the staging table; the primary swaps it in */
+        rc = 0;
+        goto out;
+    }
     if (w->spec) {
         /* Replace the partition's rows inside the plain table in one transaction. READ
          * COMMITTED: the DELETE locks only the rows it removes, so partitions written by
@@ -2353,10 +2375,11 @@ static int my_write_commit(struct conn_writer *writer, struct mms_err *err)
                      derr.msg); /* the next write_begin drops it */
     }
     goto out;
-fail: {
-    struct mms_err ignore = {0};
-    drop_if_exists(w->h, w->db, w->stage, &ignore);
-}
+fail:
+    if (!w->joined) {
+        struct mms_err ignore = {0};
+        drop_if_exists(w->h, w->db, w->stage, &ignore);
+    }
 out:
     conn_schema_release(&have);
     buf_release(&sql);
@@ -2370,9 +2393,37 @@ static void my_write_abort(struct conn_writer *writer)
     if (!w)
         return;
     struct mms_err ignore = {0};
-    if (drop_if_exists(w->h, w->db, w->stage, &ignore) < 0)
+    if (w->joined) /* the staging table is the primary's to drop */
+        mysql_query(w->h, "ROLLBACK");
+    else if (drop_if_exists(w->h, w->db, w->stage, &ignore) < 0)
         log_warn("mysql: %s: cannot drop staging table `%s`: %s", w->what, w->stage, ignore.msg);
     writer_free(w);
+}
+
+/* Another session inserting into the primary's staging table (engine fan-out). */
+static int my_write_join(struct conn_writer *primary, struct conn_writer **out,
+                         struct mms_err *err)
+{
+    struct my_writer *p = (struct my_writer *)primary;
+    struct my_writer *w = xcalloc(1, sizeof *w);
+    buf_init(&w->sql, BUF_NO_LIMIT);
+    w->joined = true;
+    w->conn = p->conn;
+    w->db = xstrdup(p->db);
+    w->table = xstrdup(p->table);
+    w->stage = xstrdup(p->stage);
+    w->old = xstrdup(p->old);
+    w->what = xstrdup(p->what);
+    w->ncols = p->ncols;
+    w->names = xcalloc(w->ncols ? w->ncols : 1, sizeof *w->names);
+    for (size_t i = 0; i < w->ncols; i++)
+        w->names[i] = xstrdup(p->names[i]);
+    if (my_connect(&w->conn->p, &w->h, err) < 0 || staging_session(w, err) < 0) {
+        writer_free(w);
+        return -1;
+    }
+    *out = (struct conn_writer *)w;
+    return 0;
 }
 
 /* ---- verification ----------------------------------------------------------------------- */
@@ -2500,6 +2551,7 @@ const struct conn_ops conn_mysql_ops = {
     .write_batch = my_write_batch,
     .write_commit = my_write_commit,
     .write_abort = my_write_abort,
+    .write_join = my_write_join,
     .count_source = my_count_source,
     .count_dest = my_count_dest,
     .read_dest_open = my_read_dest_open,

@@ -232,12 +232,16 @@ int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
                                    "others.%s must be a non-negative integer (0 = no limit)",
                                    rates[i]);
         }
-        json_t *cs = json_object_get(v, "copyStreams");
-        if (cs && (!json_is_integer(cs) || json_integer_value(cs) < 1 ||
-                   json_integer_value(cs) > 16))
-            return mms_err_set(err, 400, "InvalidParameter.Others",
-                               "others.copyStreams must be an integer from 1 to 16 (parallel"
-                               " streams for one large table)");
+        static const char *const streams[] = {"copyStreams", "writeStreams"};
+        for (size_t i = 0; i < 2; i++) {
+            json_t *cs = json_object_get(v, streams[i]);
+            if (cs && (!json_is_integer(cs) || json_integer_value(cs) < 1 ||
+                       json_integer_value(cs) > 16))
+                return mms_err_set(err, 400, "InvalidParameter.Others",
+                                   "others.%s must be an integer from 1 to 16 (parallel %s for"
+                                   " one large table)",
+                                   streams[i], i ? "writers" : "streams");
+        }
     }
 
     /* The scope: exactly one of partitions, tables, (database with optional lists). */

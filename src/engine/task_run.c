@@ -83,6 +83,7 @@ struct run {
     char limits_desc[160];     /* the limits in force, for the log */
     unsigned casts;            /* others.casts (engine/cast.h) */
     int64_t streams;           /* others.copyStreams, else --copy-streams */
+    int64_t writers;           /* others.writeStreams, else --write-streams */
     int64_t casts_done;        /* values changed by the engine-side casts in this stage */
 };
 
@@ -813,6 +814,22 @@ struct stream {
     pthread_t th;
 };
 
+/* Fan-out (one reader, several writers): the reader thread fills free batches of the pool and
+ * queues them; each writer thread takes any full batch, writes it and gives it back. */
+enum feed_slot { FEED_FREE = 0, FEED_BUSY, FEED_FULL };
+
+struct feed {
+    struct conn_reader *rd;
+    struct rowbatch *b;
+    enum feed_slot *state; /* under par.mu */
+    size_t nb;
+    bool eof;              /* the reader is done (end of stream or failure) */
+    bool failed;
+    struct mms_err err;
+    bool started;
+    pthread_t th;
+};
+
 struct par {
     struct run *r; /* read-only in the streams: sops, dops, schemas, limiters, casts */
     size_t rows, bytes; /* batch caps */
@@ -821,6 +838,7 @@ struct par {
     size_t running;
     bool cancel;
     int64_t nrows, nbytes, throttled_ms, casts_done; /* under mu */
+    struct feed *feed; /* fan-out mode; NULL when every stream has its own reader */
 };
 
 static bool par_cancelled(struct par *p)
@@ -877,6 +895,95 @@ static void stream_raw(struct stream *st)
     }
 }
 
+static void *feed_main(void *arg)
+{
+    struct par *p = arg;
+    struct feed *f = p->feed;
+    struct run *r = p->r;
+    for (;;) {
+        size_t i = f->nb;
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+            for (i = 0; i < f->nb && f->state[i] != FEED_FREE; i++)
+                ;
+            if (i < f->nb || p->cancel)
+                break;
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+        bool stop = p->cancel;
+        if (!stop)
+            f->state[i] = FEED_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        struct mms_err err = {0};
+        int rc = r->sops->read_next(f->rd, &f->b[i], &err);
+        size_t changed = rc == 0 && (r->casts & CAST_ENGINE_BITS) ? cast_apply(r->casts, &f->b[i])
+                                                                  : 0;
+        bool last = rc < 0 || f->b[i].nrows == 0;
+        pthread_mutex_lock(&p->mu);
+        f->state[i] = last ? FEED_FREE : FEED_FULL;
+        p->casts_done += (int64_t)changed;
+        if (rc < 0) {
+            f->failed = true;
+            f->err = err;
+            p->cancel = true;
+        }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (last)
+            break;
+    }
+    pthread_mutex_lock(&p->mu);
+    f->eof = true;
+    p->running--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* A writer of the fan-out: writes full batches of the pool until the reader is done. */
+static void stream_fed(struct stream *st)
+{
+    struct par *p = st->par;
+    struct feed *f = p->feed;
+    struct run *r = p->r;
+    for (;;) {
+        size_t i = f->nb;
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+            for (i = 0; i < f->nb && f->state[i] != FEED_FULL; i++)
+                ;
+            if (i < f->nb || p->cancel || f->eof)
+                break;
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+        bool stop = p->cancel || i == f->nb;
+        if (!stop)
+            f->state[i] = FEED_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        struct rowbatch *b = &f->b[i];
+        int64_t n = (int64_t)rowbatch_bytes_used(b);
+        bool ok = stream_throttle(p, (int64_t)b->nrows, n);
+        if (ok && r->dops->write_batch(st->wr, b, &st->err) < 0) {
+            st->failed = true;
+            ok = false;
+        }
+        pthread_mutex_lock(&p->mu);
+        if (ok) {
+            p->nrows += (int64_t)b->nrows;
+            p->nbytes += n;
+        }
+        f->state[i] = FEED_FREE;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (!ok)
+            break;
+    }
+}
+
 static void *stream_main(void *arg)
 {
     struct stream *st = arg;
@@ -885,6 +992,10 @@ static void *stream_main(void *arg)
     struct pipe pipe;
     if (st->raw) {
         stream_raw(st);
+        goto done;
+    }
+    if (p->feed) {
+        stream_fed(st);
         goto done;
     }
     pipe_start(&pipe, r->sops, st->rd, r->sschema.ncols, p->rows, p->bytes);
@@ -979,20 +1090,34 @@ static int64_t streams_for(const struct run *r)
     return r->streams;
 }
 
+/* How many writers a fan-out uses for this unit: 1 unless the destination can join writers,
+ * the rows need no key columns appended, and the catalog says the unit is large enough. */
+static int64_t writers_for(const struct run *r)
+{
+    if (r->writers < 2 || !r->dops->write_join || r->nxkeys)
+        return 1;
+    int64_t units = r->t.nparts ? (int64_t)r->t.nparts : 1;
+    if (r->t.rows_total / units < r->w->cfg->write_streams_min_rows)
+        return 1;
+    return r->writers;
+}
+
 /* Copies one unit in parallel. *declined = true (and RUN_OK, nothing done) when the source
  * cannot split this table after all (no key, too small): the caller copies it as one stream. */
 static enum run_rc copy_parallel(struct run *r, const char *part, const char *dst_part,
                                  size_t rows, int64_t *last_progress_ms, struct buf *what,
-                                 bool *declined)
+                                 bool fanout, bool *declined)
 {
     char *key = NULL;
     int64_t kmin = 0, kmax = 0;
-    int64_t want = streams_for(r);
+    int64_t want = fanout ? writers_for(r) : streams_for(r);
     enum run_rc rc = RUN_FAIL;
     struct stream st[16];
     size_t n = 0, opened_w = 0, opened_r = 0;
     struct conn_writer *primary = NULL;
     struct par p = {.r = r, .rows = rows, .bytes = batch_bytes_for(r)};
+    struct feed feed = {0};
+    uint64_t span = 0;
     bool threads = false;
     int64_t t0 = time_mono_ms();
     int64_t base_rows = r->rows_done, base_bytes = r->bytes_done;
@@ -1000,6 +1125,10 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
     *declined = false;
     memset(st, 0, sizeof st);
     struct keeper k;
+    if (fanout) {
+        n = (size_t)want > sizeof st / sizeof st[0] ? sizeof st / sizeof st[0] : (size_t)want;
+        goto writers;
+    }
     keeper_start(&k, r);
     int krc = r->sops->key_range(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &key,
                                  &kmin, &kmax, &r->err);
@@ -1015,12 +1144,13 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
         return RUN_OK;
     }
     /* Equal ranges of the key space; never more streams than keys. */
-    uint64_t span = (uint64_t)kmax - (uint64_t)kmin + 1;
+    span = (uint64_t)kmax - (uint64_t)kmin + 1;
     n = (size_t)want;
     if (n > sizeof st / sizeof st[0])
         n = sizeof st / sizeof st[0];
     if (span < n)
         n = (size_t)span;
+writers:
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
 
@@ -1033,7 +1163,21 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
     for (opened_w = 1; opened_w < n; opened_w++)
         if (r->dops->write_join(primary, &st[opened_w].wr, &r->err) < 0)
             goto out;
-    for (opened_r = 0; opened_r < n; opened_r++) {
+    if (fanout) { /* one reader feeding every writer */
+        if (r->sops->read_open(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &feed.rd,
+                               &r->err) < 0) {
+            feed.rd = NULL;
+            goto out;
+        }
+        feed.nb = n + 2; /* every writer busy and the reader still a batch ahead */
+        feed.b = xcalloc(feed.nb, sizeof *feed.b);
+        feed.state = xcalloc(feed.nb, sizeof *feed.state);
+        for (size_t i = 0; i < feed.nb; i++)
+            rowbatch_init(&feed.b[i], r->sschema.ncols, rows, p.bytes);
+        p.feed = &feed;
+        opened_r = n; /* no reader of their own */
+    }
+    for (; opened_r < n; opened_r++) {
         /* [lo, hi): the first range open below, the last open above */
         struct conn_slice sl = {
             .key = key,
@@ -1048,19 +1192,33 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
             goto out;
         }
     }
-    const char *rsql = r->sops->reader_sql ? r->sops->reader_sql(st[0].rd) : NULL;
+    struct conn_reader *rd0 = fanout ? feed.rd : st[0].rd;
+    const char *rsql = r->sops->reader_sql ? r->sops->reader_sql(rd0) : NULL;
     const char *wsql = r->dops->writer_sql ? r->dops->writer_sql(primary) : NULL;
-    buf_printf(what, " in %zu parallel streams by ranges of %s in [%" PRId64 ", %" PRId64 "]%s", n,
-               key, kmin, kmax,
-               st[0].raw ? ", rows passed through in the connector's binary format" : "");
+    if (fanout)
+        buf_printf(what, " with %zu parallel writers fed by one reader", n);
+    else
+        buf_printf(what, " in %zu parallel streams by ranges of %s in [%" PRId64 ", %" PRId64 "]%s",
+                   n, key, kmin, kmax,
+                   st[0].raw ? ", rows passed through in the connector's binary format" : "");
     if (rsql)
-        buf_printf(what, "; source (first range): %s", rsql);
+        buf_printf(what, fanout ? "; source: %s" : "; source (first range): %s", rsql);
     if (wsql)
         buf_printf(what, "; destination: %s", wsql);
     set_action(r, "%s", buf_str(what));
 
     p.running = n;
     threads = true;
+    if (fanout) {
+        p.running++;
+        feed.started = pthread_create(&feed.th, NULL, feed_main, &p) == 0;
+        if (!feed.started) {
+            snprintf(feed.err.code, sizeof feed.err.code, "InternalError");
+            snprintf(feed.err.msg, sizeof feed.err.msg, "cannot start the reader thread");
+            feed.failed = feed.eof = p.cancel = true;
+            p.running--;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         st[i].par = &p;
         st[i].started = pthread_create(&st[i].th, NULL, stream_main, &st[i]) == 0;
@@ -1109,7 +1267,14 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
     for (size_t i = 0; i < n; i++)
         if (st[i].started)
             pthread_join(st[i].th, NULL);
+    if (feed.started)
+        pthread_join(feed.th, NULL);
+    feed.started = false;
     threads = false;
+    if (rc == RUN_OK && feed.failed) {
+        r->err = feed.err;
+        rc = RUN_FAIL;
+    }
     for (size_t i = 0; i < n && rc == RUN_OK; i++)
         if (st[i].failed) {
             r->err = st[i].err;
@@ -1120,9 +1285,13 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
 
     /* Every stream read to its end: finish the joined streams, then swap in the staging. */
     for (size_t i = 0; i < n; i++) {
-        r->sops->read_close(st[i].rd);
+        if (st[i].rd)
+            r->sops->read_close(st[i].rd);
         st[i].rd = NULL;
     }
+    if (feed.rd)
+        r->sops->read_close(feed.rd);
+    feed.rd = NULL;
     keeper_start(&k, r);
     int crc = 0;
     for (size_t i = 1; i < n && crc == 0; i++) {
@@ -1153,10 +1322,18 @@ out:
         for (size_t i = 0; i < n; i++)
             if (st[i].started)
                 pthread_join(st[i].th, NULL);
+        if (feed.started)
+            pthread_join(feed.th, NULL);
     }
     for (size_t i = 0; i < n; i++)
         if (st[i].rd)
             r->sops->read_close(st[i].rd);
+    if (feed.rd)
+        r->sops->read_close(feed.rd);
+    for (size_t i = 0; i < feed.nb; i++)
+        rowbatch_release(&feed.b[i]);
+    free(feed.b);
+    free(feed.state);
     /* The joined streams end before the primary drops the staging (it would wait for them). */
     for (size_t i = 1; i < n; i++)
         if (st[i].wr)
@@ -1196,11 +1373,18 @@ static enum run_rc copy_unit(struct run *r, const char *part, const char *dst_pa
 
     if (streams_for(r) > 1) {
         bool declined = false;
-        rc = copy_parallel(r, part, dst_part, rows, last_progress_ms, &what, &declined);
+        rc = copy_parallel(r, part, dst_part, rows, last_progress_ms, &what, false, &declined);
         if (!declined) {
             buf_release(&what);
             return rc;
         }
+    }
+    /* Raw copy (one stream, no conversion) beats several writers converting values. */
+    if (!raw_possible(r) && writers_for(r) > 1) {
+        bool declined = false;
+        rc = copy_parallel(r, part, dst_part, rows, last_progress_ms, &what, true, &declined);
+        buf_release(&what);
+        return rc;
     }
     if ((rc = keyvals_parse(r, part, &kv)) != RUN_OK)
         goto out;
@@ -1775,12 +1959,17 @@ static enum run_rc run_config(struct run *r)
         cast_parse(others, &r->casts, &r->err) < 0)
         return RUN_FAIL;
     r->streams = r->w->cfg->copy_streams;
-    json_t *cs = json_object_get(others, "copyStreams");
-    if (cs) {
-        if (!json_is_integer(cs) || json_integer_value(cs) < 1 || json_integer_value(cs) > 16)
-            return run_failf(r, "TaskError.Config",
-                             "others.copyStreams must be an integer from 1 to 16");
-        r->streams = json_integer_value(cs);
+    r->writers = r->w->cfg->write_streams;
+    static const char *const knobs[] = {"copyStreams", "writeStreams"};
+    int64_t *dest[] = {&r->streams, &r->writers};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(others, knobs[i]);
+        if (!v)
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 16)
+            return run_failf(r, "TaskError.Config", "others.%s must be an integer from 1 to 16",
+                             knobs[i]);
+        *dest[i] = json_integer_value(v);
     }
     /* Checked before anything runs: a typo must not cost a whole copy first. */
     if (r->do_verify && r->verify_mode && !r->checksum && strcmp(r->verify_mode, "count") != 0)

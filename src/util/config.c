@@ -72,6 +72,11 @@ static const struct opt options[] = {
      " can (job others.copyStreams overrides)"},
     {"copy-streams-min-rows", "MMS_COPY_STREAMS_MIN_ROWS", I(copy_streams_min_rows), "1000000",
      1, INT64_MAX, "... for a table or partition of at least this many rows (catalog estimate)"},
+    {"write-streams", "MMS_WRITE_STREAMS", I(write_streams), "2", 1, 16,
+     "a table is written by this many parallel writers fed by one reader, when the destination"
+     " can join writers (MySQL, PostgreSQL; job others.writeStreams overrides)"},
+    {"write-streams-min-rows", "MMS_WRITE_STREAMS_MIN_ROWS", I(write_streams_min_rows), "100000",
+     1, INT64_MAX, "... for a table or partition of at least this many rows (catalog estimate)"},
     {"insecure-no-auth", "MMS_INSECURE_NO_AUTH", B(insecure_no_auth), "false", 0, 1,
      "serve requests WITHOUT authentication (development only; refused unless --listen is a "
      "loopback address)"},

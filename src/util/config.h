@@ -34,6 +34,8 @@ struct mms_config {
     int64_t split_bytes;     /* at most this many bytes per task (an oversized partition alone) */
     int64_t copy_streams;    /* parallel streams copying one large table (key ranges) */
     int64_t copy_streams_min_rows; /* ... for a table of at least this many rows */
+    int64_t write_streams;   /* writers fed by one reader (fan-out), when the destination can */
+    int64_t write_streams_min_rows; /* ... for a table of at least this many rows */
     /* Security (issue 4; docs/security.md) */
     int64_t insecure_no_auth;     /* 1: no authentication (loopback listen addresses only) */
     char *tls_cert;               /* PEM certificate chain file; "" = plain HTTP */

@@ -68,17 +68,19 @@ def test_good_casts_are_kept(mms, workdir, make_sqlite):
         assert done["status"] == "DONE", done
 
 
-def test_bad_copy_streams_are_400(mms, workdir, make_sqlite):
-    """others.copyStreams (docs/engine.md, "Parallel copy of one large table"): 1 to 16."""
+def test_bad_stream_counts_are_400(mms, workdir, make_sqlite):
+    """others.copyStreams and others.writeStreams (docs/engine.md, "Parallel copy of one large
+    table", "Parallel writers"): integers from 1 to 16."""
     sid = make_source(mms, workdir, make_sqlite)
     before = jobs_total(mms, sid)
-    for bad in (0, 17, -1, "2", 1.5, True, None):
-        body = {"name": "c", "srcDbName": "main", "others": {"copyStreams": bad}}
-        status, b, _ = mms.call("POST", "%s/datasources/%d/jobs" % (API, sid), body=body)
-        assert status == 400, (bad, status, b)
-        assert b["code"] == "InvalidParameter.Others", (bad, b)
-        assert "others.copyStreams must be an integer from 1 to 16" in b["message"], (bad, b)
+    for knob in ("copyStreams", "writeStreams"):
+        for bad in (0, 17, -1, "2", 1.5, True, None):
+            body = {"name": "c", "srcDbName": "main", "others": {knob: bad}}
+            status, b, _ = mms.call("POST", "%s/datasources/%d/jobs" % (API, sid), body=body)
+            assert status == 400, (knob, bad, status, b)
+            assert b["code"] == "InvalidParameter.Others", (knob, bad, b)
+            assert "others.%s must be an integer from 1 to 16" % knob in b["message"], (bad, b)
     assert jobs_total(mms, sid) == before
-    body = {"name": "ok", "srcDbName": "main", "others": {"copyStreams": 16}}
+    body = {"name": "ok", "srcDbName": "main", "others": {"copyStreams": 16, "writeStreams": 1}}
     status, b, _ = mms.call("POST", "%s/datasources/%d/jobs" % (API, sid), body=body)
     assert status == 200, b

@@ -9,17 +9,23 @@ the HTTP API against private PostgreSQL servers (tests/e2e/faultlib.py), data re
 3. The final swap blocked by a lock for longer than three lease periods (--lease-seconds 3):
    the keeper heartbeats meanwhile, so the task keeps its single attempt (no second claim) and
    ends DONE.
+4. Fan-out into MySQL (one reader, 3 writers): the log names it, the rows read back with the
+   mariadb CLI equal the source's, checksum verification agrees, no staging table is left.
+5. Fan-out with a value MySQL cannot hold (infinity) three quarters in: DATA_FAILED with the documented
+   message, the destination keeps its previous copy, no staging table is left.
 """
+import os
 import re
 import secrets
 import subprocess
-import threading
 import time
 
 import pytest
 
 import faultlib
 import mmsd as mmslib
+import pair_fixtures as pf
+from dbservers import dbservers  # noqa: F401  (module-scoped fixture)
 from mmsd import API, format_logs, wait
 
 ROWS = 300_000
@@ -160,3 +166,101 @@ def test_blocked_swap_keeps_the_lease(mmsd_factory, pg):
     assert task["retriedTimes"] == 0, task
     assert faultlib.pg_summary(pg, db, "public", "big") == faultlib.pg_summary(
         pg, "postgres", "public", "big")
+
+
+# ---- fan-out: one reader, several writers (docs/engine.md, "Parallel writers") ------------------
+
+FAN_ROWS = 120_000
+
+
+def sqlite_source(mms, path, dst_url, project):
+    sid = mms.ok("POST", API + "/datasources", body={
+        "name": "fan-%s" % secrets.token_hex(4), "type": "SQLITE",
+        "config": {"sqlite.path": path, "dst.url": dst_url, "dst.project": project}})["dataSourceId"]
+
+    def started():
+        ds = mms.ok("GET", "%s/datasources/%s" % (API, sid))
+        return ds if ds.get("status") not in ("STARTING", "STOPPING") else None
+    wait(started, 60, what="data source %s to start" % sid)
+    assert mms.scan(sid)["status"] == "SCAN_DONE"
+    return sid
+
+
+def my_summary(server, db, table):
+    """count, distinct ids, sum(k), round(sum(r)), sum of the CRC-32s of id:s: read with the
+    mariadb CLI, independently of mms."""
+    out = pf.mariadb(server, "SELECT COUNT(*), COUNT(DISTINCT id), SUM(k), ROUND(SUM(r), 3),"
+                     " SUM(CRC32(CONCAT(id, ':', s))) FROM %s.%s;" % (pf.mq(db), pf.mq(table)))
+    return out.strip().split("\t")
+
+
+def sqlite_summary(path, table):
+    import sqlite3
+    import zlib
+    con = sqlite3.connect(path)
+    n, d, k, r = con.execute("SELECT COUNT(*), COUNT(DISTINCT id), SUM(k), ROUND(SUM(r), 3) FROM %s"
+                             % faultlib.qi(table)).fetchone()
+    crc = sum(zlib.crc32(("%d:%s" % (i, t)).encode())
+              for i, t in con.execute("SELECT id, s FROM %s" % faultlib.qi(table)))
+    con.close()
+    return [str(n), str(d), str(k), "%.3f" % r, str(crc)]
+
+
+def test_fanout_into_mysql(mmsd_factory, dbservers, workdir):  # noqa: F811
+    src = faultlib.make_sqlite_table(os.path.join(workdir, "fan.db"), "big", FAN_ROWS)
+    expect = sqlite_summary(src, "big")
+    my = dbservers.mysql
+    mms = mmsd_factory(args=["--write-streams-min-rows", "1000"])
+    project = "fan_%s" % secrets.token_hex(3)
+    pw = mmslib.register_secret(my.password)
+    sid = sqlite_source(mms, src, "mysql://%s:%s@%s:%d/" % (my.user, pw, my.host, my.port), project)
+    job_id, _ = mms.create_job(sid, {"name": "fan", "srcDbName": "main", "tables": ["big"],
+                                     "enableVerification": True,
+                                     "others": {"writeStreams": 3, "verify": "checksum"}})
+    job = mms.wait_job(sid, job_id, timeout=JOB_TIMEOUT)
+    task = mms.tasks(sid, job_id)[0]
+    text = format_logs(mms.task_logs(sid, task["id"]))
+    assert job["status"] == "DONE", (job, text)
+    assert "with 3 parallel writers fed by one reader" in text, text
+    assert re.search(r"\b%d rows\b" % FAN_ROWS, text), text
+    assert my_summary(my, project, "big") == expect
+    left = pf.mariadb(my, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'"
+                      " AND TABLE_NAME LIKE '\\_\\_mms%%';" % project).strip()
+    assert left == "0", left
+
+
+def test_fanout_failure_leaves_the_destination_alone(mmsd_factory, dbservers, workdir):  # noqa: F811
+    """A value MySQL cannot hold in the middle of the table: the writer that meets it fails,
+    every other writer and the reader are cancelled, the staging table is dropped and the
+    destination keeps the copy it had."""
+    import sqlite3
+    path = faultlib.make_sqlite_table(os.path.join(workdir, "bad.db"), "big", FAN_ROWS)
+    my = dbservers.mysql
+    mms = mmsd_factory(args=["--write-streams-min-rows", "1000"])
+    project = "fanbad_%s" % secrets.token_hex(3)
+    pw = mmslib.register_secret(my.password)
+    sid = sqlite_source(mms, path, "mysql://%s:%s@%s:%d/" % (my.user, pw, my.host, my.port),
+                        project)
+    first, _ = mms.create_job(sid, {"name": "good", "srcDbName": "main", "tables": ["big"],
+                                    "others": {"writeStreams": 2}})
+    assert mms.wait_job(sid, first, timeout=JOB_TIMEOUT)["status"] == "DONE"
+    before = my_summary(my, project, "big")
+
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE big SET r = 1e999 WHERE id = %d" % (FAN_ROWS * 3 // 4))
+    con.close()
+    assert mms.scan(sid)["status"] == "SCAN_DONE"
+    job_id, _ = mms.create_job(sid, {"name": "bad", "srcDbName": "main", "tables": ["big"],
+                                     "others": {"writeStreams": 2, "maxRetries": 0}})
+    job = mms.wait_job(sid, job_id, timeout=JOB_TIMEOUT)
+    task = mms.tasks(sid, job_id)[0]
+    assert job["status"] == "FAILED", job
+    assert task["status"] == "DATA_FAILED", task
+    msg = task["errorMsg"] or ""
+    assert re.search(r"column `r` row \d+: value [-+]?inf\w* cannot be held by a MySQL number",
+                     msg), task
+    assert my_summary(my, project, "big") == before
+    left = pf.mariadb(my, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'"
+                      " AND TABLE_NAME LIKE '\\_\\_mms%%';" % project).strip()
+    assert left == "0", left

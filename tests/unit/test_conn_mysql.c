@@ -781,6 +781,70 @@ static void test_atomic_replace(void **state)
     ops->close(d);
 }
 
+/* write_join: other sessions insert into the same staging table; nothing is visible until the
+ * primary's commit, and an abort of all of them leaves the old copy and no staging table. */
+static void add_rows(struct conn_writer *w, int from, int count)
+{
+    struct mms_err err = {0};
+    struct rowbatch b;
+    rowbatch_init(&b, 2, 1000, 1 << 20);
+    for (int i = 0; i < count; i++) {
+        struct val *row = rowbatch_add_row(&b);
+        rowbatch_set_int(&row[0], from + i);
+        char txt[32];
+        int n = snprintf(txt, sizeof txt, "j%d", from + i);
+        rowbatch_set_bytes(&b, &row[1], VAL_TEXT, txt, (size_t)n);
+    }
+    if (ops->write_batch(w, &b, &err) != 0)
+        fail_msg("write_batch: %s %s", err.code, err.msg);
+    rowbatch_release(&b);
+}
+
+static void test_write_join(void **state)
+{
+    (void)state;
+    struct conn *d = open_dst();
+    struct mms_err err = {0};
+    struct conn_column cols[2] = {
+        {.name = (char *)"id", .type = {.id = MT_INT64}, .nullable = false},
+        {.name = (char *)"v", .type = {.id = MT_TEXT}, .nullable = true},
+    };
+    struct conn_schema sch = {.cols = cols, .ncols = 2};
+    struct conn_target t = {.project = DST_DB, .table = "joined"};
+    assert_int_equal(ops->create_table(d, &t, &sch, NULL, &err), 0);
+    MYSQL *h = db_open();
+    const char *cnt = "SELECT COUNT(*) FROM " DST_DB_Q ".`joined`";
+    const char *stages = "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME"
+                         " LIKE '\\_\\_mms%' AND TABLE_SCHEMA = 'dst`db \xc3\xa9'";
+
+    struct conn_writer *w[3] = {write_rows(d, &t, &sch, 0, 100), NULL, NULL};
+    for (int i = 1; i < 3; i++)
+        if (ops->write_join(w[0], &w[i], &err) != 0)
+            fail_msg("write_join: %s %s", err.code, err.msg);
+    add_rows(w[1], 1000, 200);
+    add_rows(w[2], 2000, 300);
+    add_rows(w[0], 100, 50);
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(ops->write_commit(w[i], &err), 0);
+    assert_int_equal(db_int(h, cnt), 0); /* only the primary swaps it in */
+    assert_int_equal(ops->write_commit(w[0], &err), 0);
+    assert_int_equal(db_int(h, cnt), 650);
+    assert_int_equal(db_int(h, "SELECT COUNT(DISTINCT id) FROM " DST_DB_Q ".`joined`"), 650);
+    assert_int_equal(db_int(h, stages), 0);
+
+    /* Abort: joined sessions first (their rows roll back), then the primary drops the staging
+     * table; the destination keeps its 650 rows. */
+    w[0] = write_rows(d, &t, &sch, 5000, 10);
+    assert_int_equal(ops->write_join(w[0], &w[1], &err), 0);
+    add_rows(w[1], 6000, 10);
+    ops->write_abort(w[1]);
+    ops->write_abort(w[0]);
+    assert_int_equal(db_int(h, cnt), 650);
+    assert_int_equal(db_int(h, stages), 0);
+    mysql_close(h);
+    ops->close(d);
+}
+
 /* ---- source partitions: Hive-like LIST tables and the others ----------------------------- */
 
 static int collect_table_parts(void *ctx, const struct conn_table_info *t)
@@ -1401,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_to_mysql),
         cmocka_unit_test(test_mysql_to_sqlite),
         cmocka_unit_test(test_atomic_replace),
+        cmocka_unit_test(test_write_join),
         cmocka_unit_test(test_partitions_inside_plain_table),
         cmocka_unit_test(test_source_partitions),
         cmocka_unit_test(test_zero_date_cast),
