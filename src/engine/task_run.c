@@ -665,19 +665,27 @@ static int pipe_next(struct pipe *p, struct rowbatch **out, struct mms_err *err)
     return 0;
 }
 
+/* Ends a helper thread that waits on cv for *flag: sets the flag under mu, wakes the thread,
+ * joins it (when it was started), then destroys mu and cv. */
+static void thread_end(pthread_t th, bool started, pthread_mutex_t *mu, pthread_cond_t *cv,
+                       bool *flag)
+{
+    if (started) {
+        pthread_mutex_lock(mu);
+        *flag = true;
+        pthread_cond_broadcast(cv);
+        pthread_mutex_unlock(mu);
+        pthread_join(th, NULL);
+    }
+    pthread_mutex_destroy(mu);
+    pthread_cond_destroy(cv);
+}
+
 /* Stops the reader thread (it finishes the read_next under way) and frees the batches. The
  * caller then closes the reader. */
 static void pipe_stop(struct pipe *p)
 {
-    if (p->started) {
-        pthread_mutex_lock(&p->mu);
-        p->cancel = true;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        pthread_join(p->th, NULL);
-    }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
+    thread_end(p->th, p->started, &p->mu, &p->cv, &p->cancel);
     rowbatch_release(&p->b[0]);
     rowbatch_release(&p->b[1]);
 }
@@ -738,15 +746,7 @@ static void keeper_start(struct keeper *k, struct run *r)
 /* Ends the keeper: RUN_OK, RUN_STOP (a stop request or shutdown was seen) or RUN_LOST. */
 static enum run_rc keeper_stop(struct keeper *k)
 {
-    if (k->started) {
-        pthread_mutex_lock(&k->mu);
-        k->done = true;
-        pthread_cond_broadcast(&k->cv);
-        pthread_mutex_unlock(&k->mu);
-        pthread_join(k->th, NULL);
-    }
-    pthread_mutex_destroy(&k->mu);
-    pthread_cond_destroy(&k->cv);
+    thread_end(k->th, k->started, &k->mu, &k->cv, &k->done);
     return k->seen == WORK_GO ? RUN_OK : k->seen == WORK_STOP ? RUN_STOP : RUN_LOST;
 }
 
