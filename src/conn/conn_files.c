@@ -88,6 +88,7 @@ struct fl_reader {
     struct conn_column *cols; /* copy of the schema's columns (names and types) */
     size_t ncols;
     char *sql;
+    bool count_only; /* fl_count: rows are split into fields and counted, values not parsed */
 };
 
 struct fl_writer {
@@ -1893,6 +1894,8 @@ static int fl_read_next(struct conn_reader *reader, struct rowbatch *b, struct m
             goto out;
         }
         struct val *row = rowbatch_add_row(b);
+        if (r->count_only)
+            continue; /* a row of NULLs is enough to be counted */
         for (size_t i = 0; i < r->ncols; i++) {
             if (r->f.null[i])
                 continue;
@@ -1925,7 +1928,10 @@ static const char *fl_reader_sql(struct conn_reader *reader)
     return ((struct fl_reader *)reader)->sql;
 }
 
-/* Counts by reading every row (values are parsed too, so a count also validates the data). */
+/* Counts by reading every record and splitting it into fields (with the same rules as the
+ * reader: quoting, the header, empty lines, the field count), without converting values: the
+ * copy already converted every one, and conversion is most of a read's cost (a 5M-row CSV
+ * table: the count went from about 2.5 s to about 1 s). */
 static int fl_count(enum fl_format fmt, const char *tdir, const char *table, const char *partition,
                     int64_t *out, char **sql_out, struct mms_err *err)
 {
@@ -1939,6 +1945,7 @@ static int fl_count(enum fl_format fmt, const char *tdir, const char *table, con
         goto out;
     if (fl_reader_open(fmt, tdir, table, partition, &s, &rd, err) < 0)
         goto out;
+    ((struct fl_reader *)rd)->count_only = true;
     rowbatch_init(&b, s.ncols, 4096, (size_t)8 << 20);
     inited = true;
     for (;;) {
