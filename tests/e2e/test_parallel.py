@@ -11,8 +11,10 @@ the HTTP API against private PostgreSQL servers (tests/e2e/faultlib.py), data re
    ends DONE.
 4. Fan-out into MySQL (one reader, 3 writers): the log names it, the rows read back with the
    mariadb CLI equal the source's, checksum verification agrees, no staging table is left.
-5. Fan-out with a value MySQL cannot hold (infinity) three quarters in: DATA_FAILED with the documented
-   message, the destination keeps its previous copy, no staging table is left.
+5. Fan-out with a value MySQL cannot hold (infinity) three quarters in: DATA_FAILED with the
+   documented message, the destination keeps its previous copy, no staging table is left.
+6. StopMmsJob during a fan-out into PostgreSQL, then StartMmsJob: stopped at a safe point, no
+   staging table left, then DONE with exactly the source's rows.
 """
 import os
 import re
@@ -264,3 +266,31 @@ def test_fanout_failure_leaves_the_destination_alone(mmsd_factory, dbservers, wo
     left = pf.mariadb(my, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'"
                       " AND TABLE_NAME LIKE '\\_\\_mms%%';" % project).strip()
     assert left == "0", left
+
+
+def test_stop_and_start_during_fanout(mmsd_factory, pg, workdir):
+    """StopMmsJob while 2 writers fill the staging table: every thread ends at a safe point,
+    the staging table is dropped, nothing is visible; StartMmsJob redoes the copy; exact rows."""
+    src = faultlib.make_sqlite_table(os.path.join(workdir, "stop.db"), "big", FAN_ROWS)
+    expect = faultlib.sqlite_summary(src, "big")
+    db = project_db(pg, "fanstop")
+    mms = mmsd_factory(args=["--write-streams-min-rows", "1000"])
+    sid = sqlite_source(mms, src, pg.url(password()), db)
+    job_id, _ = mms.create_job(sid, {"name": "stop", "srcDbName": "main", "tables": ["big"],
+                                     "others": {"writeStreams": 2, "rowsPerSecond": 30000}})
+    task = mms.wait_data_doing(sid, job_id, "big")
+    wait(lambda: mms.get_task(sid, task["id"])["rowsDone"] > 10000, 60,
+         what="the copy to be under way")
+    assert mms.ok("POST", "%s/datasources/%s/jobs/%s/stop" % (API, sid, job_id)) == job_id
+    t = wait(lambda: (lambda x: x if not x["running"] else None)(
+        mms.get_task(sid, task["id"])), 30, what="the task to stop running")
+    assert t["stopped"] is True and not t["status"].endswith("_FAILED"), t
+    assert not faultlib.pg_stage_tables(pg, db)
+    assert pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'big'", db=db) in ("0", "1")
+    assert mms.ok("POST", "%s/datasources/%s/jobs/%s/start" % (API, sid, job_id)) == job_id
+    job = mms.wait_job(sid, job_id, timeout=JOB_TIMEOUT)
+    text = format_logs(mms.task_logs(sid, task["id"]))
+    assert job["status"] == "DONE", (job, text)
+    assert "with 2 parallel writers fed by one reader" in text, text
+    assert faultlib.pg_summary(pg, db, "main", "big") == expect
+    assert not faultlib.pg_stage_tables(pg, db)
