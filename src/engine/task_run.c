@@ -1090,6 +1090,12 @@ static int64_t streams_for(const struct run *r)
     return r->streams;
 }
 
+/* floor(span * i / n) without overflow for any 64-bit span (i <= n <= 16). */
+static uint64_t range_at(uint64_t span, size_t i, size_t n)
+{
+    return span / n * i + span % n * i / n;
+}
+
 /* How many writers a fan-out uses for this unit: 1 unless the destination can join writers,
  * the rows need no key columns appended, and the catalog says the unit is large enough. */
 static int64_t writers_for(const struct run *r)
@@ -1183,8 +1189,8 @@ writers:
             .key = key,
             .has_lo = opened_r > 0,
             .has_hi = opened_r + 1 < n,
-            .lo = kmin + (int64_t)(span * opened_r / n),
-            .hi = kmin + (int64_t)(span * (opened_r + 1) / n),
+            .lo = kmin + (int64_t)range_at(span, opened_r, n),
+            .hi = kmin + (int64_t)range_at(span, opened_r + 1, n),
         };
         if (open_reader(r, part, &sl, st[opened_r].wr, &st[opened_r].rd, &st[opened_r].raw,
                         &r->err) < 0) {
