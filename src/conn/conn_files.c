@@ -21,6 +21,7 @@
  * attempt repairs a crash between the two renames (see fl_recover). */
 #include "conn/conn.h"
 #include "util/buf.h"
+#include "util/str.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -129,31 +130,6 @@ static struct fl_conn *FL(struct conn *c)
 static int fl_io(struct mms_err *err, const char *what, const char *path)
 {
     return mms_err_set(err, 500, E_IO, "%s %s: %s", what, path, strerror(errno));
-}
-
-/* Copies at most FL_SHOW bytes of an untrusted value for a message: control bytes as \xNN,
- * cut on a UTF-8 character boundary so the message stays valid UTF-8. */
-static void fl_show(char *out, size_t outn, const char *s, size_t n)
-{
-    size_t j = 0, i = 0;
-    for (; i < n && i < FL_SHOW && j + 5 < outn; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            j += (size_t)snprintf(out + j, outn - j, "\\x%02x", ch);
-        } else {
-            out[j++] = (char)ch;
-        }
-    }
-    /* do not end inside a multi-byte character */
-    if (i < n) {
-        while (j > 0 && ((unsigned char)out[j - 1] & 0xC0) == 0x80)
-            j--;
-        if (j > 0 && ((unsigned char)out[j - 1] & 0xC0) == 0xC0)
-            j--;
-    }
-    out[j] = '\0';
-    if (i < n && j + 4 < outn)
-        memcpy(out + j, "...", 4);
 }
 
 /* ---- names and partition directory escaping --------------------------------------------- */
@@ -1903,7 +1879,7 @@ static int fl_read_next(struct conn_reader *reader, struct rowbatch *b, struct m
             size_t n = r->f.len[i];
             if (set_value(b, &row[i], &r->cols[i].type, s, n, &scratch) < 0) {
                 char show[FL_SHOW * 4 + 8], type[64];
-                fl_show(show, sizeof show, s, n);
+                str_show(show, sizeof show, s, n, FL_SHOW);
                 mms_type_format(&r->cols[i].type, type, sizeof type);
                 mms_err_set(err, 400, E_VALUE,
                             "%s line %lld column %zu (\"%s\"): invalid %s value '%s'", r->cur,

@@ -1,5 +1,6 @@
 /* Opt-in casts. See cast.h; docs/types.md "Opt-in casts" is the user's description. */
 #include "engine/cast.h"
+#include "util/str.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -22,31 +23,6 @@ static const struct {
 #define SHOW_MAX 40
 
 /* ================================================================ Parsing */
-
-/* A caller's string quoted back safely: at most SHOW_MAX input bytes, cut on a UTF-8 character
- * boundary (jansson has checked the string is valid UTF-8), control bytes (NUL included) as
- * \xNN, "..." when cut. */
-static void show(const char *s, size_t len, char *out, size_t n)
-{
-    size_t o = 0, lim = len;
-    if (lim > SHOW_MAX) {
-        lim = SHOW_MAX;
-        while (lim > 0 && ((unsigned char)s[lim] & 0xC0) == 0x80)
-            lim--;
-    }
-    for (size_t i = 0; i < lim && o + 5 < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    if (lim < len && o + 4 <= n) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
 
 int cast_parse(json_t *others, unsigned *out, struct mms_err *err)
 {
@@ -74,7 +50,7 @@ int cast_parse(json_t *others, unsigned *out, struct mms_err *err)
             k++;
         if (k == NCASTS) {
             char shown[SHOW_MAX * 4 + 8];
-            show(s, len, shown, sizeof shown);
+            str_show(shown, sizeof shown, s, len, SHOW_MAX);
             return mms_err_set(err, 400, "InvalidParameter.Casts",
                                "others.casts[%zu] \"%s\" is not a known cast; valid casts: "
                                VALID_NAMES,

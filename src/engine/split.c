@@ -110,6 +110,20 @@ static int get_str_map(json_t *body, const char *name, const char *code, size_t 
     return 0;
 }
 
+int job_others_streams(json_t *others, const char *key, int64_t *out, struct mms_err *err)
+{
+    json_t *v = others ? json_object_get(others, key) : NULL;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 16)
+        return mms_err_set(err, 400, "InvalidParameter.Others",
+                           "others.%s must be an integer from 1 to 16 (parallel %s for one large"
+                           " table)",
+                           key, strcmp(key, "writeStreams") == 0 ? "writers" : "streams");
+    *out = json_integer_value(v);
+    return 0;
+}
+
 int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -232,16 +246,10 @@ int job_request_parse(json_t *body, struct job_request *r, struct mms_err *err)
                                    "others.%s must be a non-negative integer (0 = no limit)",
                                    rates[i]);
         }
-        static const char *const streams[] = {"copyStreams", "writeStreams"};
-        for (size_t i = 0; i < 2; i++) {
-            json_t *cs = json_object_get(v, streams[i]);
-            if (cs && (!json_is_integer(cs) || json_integer_value(cs) < 1 ||
-                       json_integer_value(cs) > 16))
-                return mms_err_set(err, 400, "InvalidParameter.Others",
-                                   "others.%s must be an integer from 1 to 16 (parallel %s for"
-                                   " one large table)",
-                                   streams[i], i ? "writers" : "streams");
-        }
+        int64_t streams = 0;
+        if (job_others_streams(v, "copyStreams", &streams, err) < 0 ||
+            job_others_streams(v, "writeStreams", &streams, err) < 0)
+            return -1;
     }
 
     /* The scope: exactly one of partitions, tables, (database with optional lists). */

@@ -66,6 +66,11 @@ struct job_request {
  * executor re-reads the stored params through this). Errors: 400 InvalidParameter.<Field>
  * naming the field. Does not look at the catalog or parse partition filters. */
 int job_request_parse(json_t *body, struct job_request *out, struct mms_err *err);
+
+/* others.<key> for the parallel copy knobs ("copyStreams", "writeStreams"): an integer from 1
+ * to 16 into *out; absent leaves *out as it is; anything else -1 with err 400
+ * InvalidParameter.Others. Checked at job creation and read again by the task runner. */
+int job_others_streams(json_t *others, const char *key, int64_t *out, struct mms_err *err);
 /* The JobConfig stored with the job and returned by GetMmsJob: every field of mms-api.md 6.8
  * (absent lists and maps as null, booleans with their defaults, others as {} when absent).
  * New reference. */

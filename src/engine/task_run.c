@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/limiter.h"
 #include "engine/retry.h"
+#include "engine/split.h"
 #include "engine/task_state.h"
 #include "store/store_catalog.h"
 #include "store/store_job.h"
@@ -895,26 +896,39 @@ static void stream_raw(struct stream *st)
     }
 }
 
+/* Takes a batch of the pool in state `want` (marking it busy), waiting for one. Returns its
+ * index, or f->nb when the copy is cancelled, or (when the reader is done and until_eof) when
+ * no such batch is left. */
+static size_t feed_take(struct par *p, enum feed_slot want, bool until_eof)
+{
+    struct feed *f = p->feed;
+    size_t i;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        for (i = 0; i < f->nb && f->state[i] != want; i++)
+            ;
+        if (p->cancel) {
+            i = f->nb;
+            break;
+        }
+        if (i < f->nb || (until_eof && f->eof))
+            break;
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    if (i < f->nb)
+        f->state[i] = FEED_BUSY;
+    pthread_mutex_unlock(&p->mu);
+    return i;
+}
+
 static void *feed_main(void *arg)
 {
     struct par *p = arg;
     struct feed *f = p->feed;
     struct run *r = p->r;
     for (;;) {
-        size_t i = f->nb;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-            for (i = 0; i < f->nb && f->state[i] != FEED_FREE; i++)
-                ;
-            if (i < f->nb || p->cancel)
-                break;
-            pthread_cond_wait(&p->cv, &p->mu);
-        }
-        bool stop = p->cancel;
-        if (!stop)
-            f->state[i] = FEED_BUSY;
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
+        size_t i = feed_take(p, FEED_FREE, false);
+        if (i == f->nb)
             break;
         struct mms_err err = {0};
         int rc = r->sops->read_next(f->rd, &f->b[i], &err);
@@ -949,20 +963,8 @@ static void stream_fed(struct stream *st)
     struct feed *f = p->feed;
     struct run *r = p->r;
     for (;;) {
-        size_t i = f->nb;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-            for (i = 0; i < f->nb && f->state[i] != FEED_FULL; i++)
-                ;
-            if (i < f->nb || p->cancel || f->eof)
-                break;
-            pthread_cond_wait(&p->cv, &p->mu);
-        }
-        bool stop = p->cancel || i == f->nb;
-        if (!stop)
-            f->state[i] = FEED_BUSY;
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
+        size_t i = feed_take(p, FEED_FULL, true);
+        if (i == f->nb)
             break;
         struct rowbatch *b = &f->b[i];
         int64_t n = (int64_t)rowbatch_bytes_used(b);
@@ -1108,6 +1110,33 @@ static int64_t writers_for(const struct run *r)
     return r->writers;
 }
 
+/* The key ranges of a parallel copy: the source's key and its [kmin, kmax] (span keys); *n is
+ * lowered to the number of keys when there are fewer. *declined (RUN_OK) when the source
+ * cannot split this unit; *key is then NULL. */
+static enum run_rc plan_slices(struct run *r, const char *part, char **key, int64_t *kmin,
+                               int64_t *kmax, uint64_t *span, size_t *n, bool *declined)
+{
+    struct keeper k;
+    keeper_start(&k, r);
+    int krc = r->sops->key_range(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, key,
+                                 kmin, kmax, &r->err);
+    enum run_rc rc = keeper_stop(&k);
+    if (rc == RUN_OK && krc < 0)
+        rc = RUN_FAIL;
+    if (rc == RUN_OK && (krc > 0 || *kmax < *kmin))
+        *declined = true;
+    if (rc != RUN_OK || *declined) {
+        free(*key);
+        *key = NULL;
+        return rc;
+    }
+    /* Equal ranges of the key space; never more streams than keys. */
+    *span = (uint64_t)*kmax - (uint64_t)*kmin + 1;
+    if (*span < *n)
+        *n = (size_t)*span;
+    return RUN_OK;
+}
+
 /* Copies one unit in parallel. *declined = true (and RUN_OK, nothing done) when the source
  * cannot split this table after all (no key, too small): the caller copies it as one stream. */
 static enum run_rc copy_parallel(struct run *r, const char *part, const char *dst_part,
@@ -1131,32 +1160,12 @@ static enum run_rc copy_parallel(struct run *r, const char *part, const char *ds
     *declined = false;
     memset(st, 0, sizeof st);
     struct keeper k;
-    if (fanout) {
-        n = (size_t)want > sizeof st / sizeof st[0] ? sizeof st / sizeof st[0] : (size_t)want;
-        goto writers;
+    n = (size_t)want > sizeof st / sizeof st[0] ? sizeof st / sizeof st[0] : (size_t)want;
+    if (!fanout) {
+        rc = plan_slices(r, part, &key, &kmin, &kmax, &span, &n, declined);
+        if (rc != RUN_OK || *declined)
+            return rc;
     }
-    keeper_start(&k, r);
-    int krc = r->sops->key_range(r->src, r->t.src_db, r->t.src_table, part, &r->sschema, &key,
-                                 &kmin, &kmax, &r->err);
-    if ((rc = keeper_stop(&k)) != RUN_OK) {
-        free(key);
-        return rc;
-    }
-    if (krc < 0)
-        return RUN_FAIL;
-    if (krc > 0 || kmax < kmin) {
-        *declined = true;
-        free(key);
-        return RUN_OK;
-    }
-    /* Equal ranges of the key space; never more streams than keys. */
-    span = (uint64_t)kmax - (uint64_t)kmin + 1;
-    n = (size_t)want;
-    if (n > sizeof st / sizeof st[0])
-        n = sizeof st / sizeof st[0];
-    if (span < n)
-        n = (size_t)span;
-writers:
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
 
@@ -1966,17 +1975,10 @@ static enum run_rc run_config(struct run *r)
         return RUN_FAIL;
     r->streams = r->w->cfg->copy_streams;
     r->writers = r->w->cfg->write_streams;
-    static const char *const knobs[] = {"copyStreams", "writeStreams"};
-    int64_t *dest[] = {&r->streams, &r->writers};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(others, knobs[i]);
-        if (!v)
-            continue;
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 16)
-            return run_failf(r, "TaskError.Config", "others.%s must be an integer from 1 to 16",
-                             knobs[i]);
-        *dest[i] = json_integer_value(v);
-    }
+    struct mms_err serr = {0};
+    if (job_others_streams(others, "copyStreams", &r->streams, &serr) < 0 ||
+        job_others_streams(others, "writeStreams", &r->writers, &serr) < 0)
+        return run_failf(r, "TaskError.Config", "%s", serr.msg);
     /* Checked before anything runs: a typo must not cost a whole copy first. */
     if (r->do_verify && r->verify_mode && !r->checksum && strcmp(r->verify_mode, "count") != 0)
         return run_failf(r, "TaskError.Config",

@@ -24,4 +24,9 @@ static inline bool str_eq(struct str a, const char *b)
     return a.n == n && memcmp(a.p, b, n) == 0;
 }
 
+/* An untrusted value quoted back in a message: at most max bytes of s (len bytes), cut on a
+ * UTF-8 character boundary, control bytes (NUL included) as \xNN, "..." when cut; written to
+ * out (n bytes, always NUL-terminated when n > 0, shortened to fit). */
+void str_show(char *out, size_t n, const char *s, size_t len, size_t max);
+
 #endif
