@@ -111,6 +111,28 @@ static void test_config(void **state)
     char *bad5[] = {(char *)"mmsd", (char *)"--time-offset", (char *)"8", NULL};
     assert_int_equal(config_load(&c, 3, bad5, &err), -1);
     config_release(&c);
+
+    /* the parallel copy knobs: 1..16 streams, a positive row threshold */
+    static const char *const knob_bad[][2] = {
+        {"--copy-streams", "0"},          {"--copy-streams", "17"},
+        {"--write-streams", "0"},         {"--write-streams", "two"},
+        {"--copy-streams-min-rows", "0"}, {"--write-streams-min-rows", "-5"},
+    };
+    for (size_t i = 0; i < sizeof knob_bad / sizeof knob_bad[0]; i++) {
+        char *argv[] = {(char *)"mmsd", (char *)knob_bad[i][0], (char *)knob_bad[i][1], NULL};
+        assert_int_equal(config_load(&c, 3, argv, &err), -1);
+        assert_string_equal(err.code, "InvalidConfig");
+        assert_non_null(strstr(err.msg, knob_bad[i][0] + 2));
+        config_release(&c);
+    }
+    char *good[] = {(char *)"mmsd", (char *)"--copy-streams", (char *)"16",
+                    (char *)"--write-streams", (char *)"1", NULL};
+    assert_int_equal(config_load(&c, 5, good, &err), 0);
+    assert_int_equal(c.copy_streams, 16);
+    assert_int_equal(c.write_streams, 1);
+    assert_int_equal(c.copy_streams_min_rows, 1000000);
+    assert_int_equal(c.write_streams_min_rows, 100000);
+    config_release(&c);
 }
 
 int main(void)
