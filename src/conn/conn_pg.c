@@ -1200,7 +1200,8 @@ static int open_source_reader(struct pg_conn *c, const char *db, const char *tab
     if (slice) {
         struct buf set;
         buf_init(&set, BUF_NO_LIMIT);
-        buf_adds(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
+        buf_adds(&set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                       " SET TRANSACTION SNAPSHOT ");
         char *lit = PQescapeLiteral(pg, c->snapshot, strlen(c->snapshot));
         buf_adds(&set, lit ? lit : "''");
         PQfreemem(lit);
